@@ -1,0 +1,3 @@
+from imageferry.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Command-line front end: parse input, call jobs, render their events and results."""

@@ -1,0 +1,23 @@
+"""Settings that come from cfg.yaml unless the command line says otherwise."""
+
+from __future__ import annotations
+
+import argparse
+
+from imageferry.core.config import Config
+from imageferry.core.errors import InputError
+from imageferry.core.retry import RetryPolicy
+
+
+def workers(config: Config, args: argparse.Namespace) -> int:
+    n = args.maxconn if args.maxconn is not None else config.maxconn
+    if not 1 <= n <= 64:
+        raise InputError(f"-j/--maxconn must be between 1 and 64, not {n}")
+    return n
+
+
+def retry_policy(config: Config, args: argparse.Namespace) -> RetryPolicy:
+    n = args.retries if args.retries is not None else config.retries
+    if not 0 <= n <= 20:
+        raise InputError(f"--retries must be between 0 and 20, not {n}")
+    return RetryPolicy(retries=n)

@@ -1,0 +1,1 @@
+"""Values and rules with no I/O: references, digests, manifests, events, errors."""

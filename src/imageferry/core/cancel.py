@@ -1,0 +1,31 @@
+"""Cooperative cancellation: a token checked between chunks and before requests."""
+
+from __future__ import annotations
+
+import threading
+
+from imageferry.core.errors import Cancelled
+
+
+class CancelToken:
+    """Thread-safe flag. ``cancel()`` may be called from any thread (Ctrl-C, a GUI button)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the run was stopped."""
+        if self._event.is_set():
+            raise Cancelled()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early (and raising) when cancelled."""
+        if self._event.wait(max(0.0, seconds)):
+            raise Cancelled()

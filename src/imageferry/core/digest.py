@@ -1,0 +1,78 @@
+"""Content digests and the verifying stream every byte passes through."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from imageferry.core.errors import DigestMismatchError, InputError
+
+_ALGORITHMS = {"sha256": 64, "sha512": 128}
+_DIGEST_RE = re.compile(r"^([a-z0-9]+):([a-f0-9]+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        m = _DIGEST_RE.match(text)
+        if not m or _ALGORITHMS.get(m.group(1)) != len(m.group(2)):
+            raise InputError(f"'{text}' is not a valid digest: expected sha256:<64 hex digits>")
+        return cls(m.group(1), m.group(2))
+
+    @classmethod
+    def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        return hashlib.new(self.algorithm)
+
+    @property
+    def short(self) -> str:
+        return f"{self.algorithm}:{self.hex[:12]}"
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+def verified_chunks(
+    chunks: Iterable[bytes], digest: Digest, size: int, what: str
+) -> Iterator[bytes]:
+    """Yield ``chunks`` unchanged, but never let the last one out unverified.
+
+    One chunk is held back: the final chunk is yielded only after the digest and
+    size of the whole stream were checked, so a consumer that uploads as it
+    reads never completes an upload of wrong bytes. Raises
+    :class:`DigestMismatchError` on a wrong digest or size.
+    """
+    hasher = digest.hasher()
+    seen = 0
+    held: bytes | None = None
+    for chunk in chunks:
+        if not chunk:
+            continue
+        hasher.update(chunk)
+        seen += len(chunk)
+        if seen > size:
+            raise DigestMismatchError(
+                f"{what}: more bytes than the expected {size}",
+                expected=str(digest),
+                actual="(too long)",
+            )
+        if held is not None:
+            yield held
+        held = chunk
+    actual = Digest(digest.algorithm, hasher.hexdigest())
+    if seen != size or actual != digest:
+        raise DigestMismatchError(
+            f"{what}: expected {digest} ({size} bytes), got {actual} ({seen} bytes)",
+            expected=str(digest),
+            actual=str(actual),
+        )
+    if held is not None:
+        yield held

@@ -1,0 +1,98 @@
+"""The image list: one image per line, ``#`` comments, ``src -> newname[:tag]`` renames.
+
+Parsing reports every bad line with its number before anything runs. The
+registry host written in a line is only a hint for humans: it is replaced by
+the chosen source's host (lines without a host get it), as image-transmit did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imageferry.core.errors import InputError
+from imageferry.core.reference import Reference
+
+RENAME_ARROW = "->"
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    line: int
+    text: str
+    source: Reference
+    rename: Reference | None = None
+
+    def source_ref(self, host: str) -> Reference:
+        return self.source.with_host(host)
+
+    def target_ref(self, host: str, namespace: str | None = None) -> Reference:
+        """Where this image lands on a target with ``host`` and optional namespace rewrite."""
+        src = self.source
+        repo = src.repository
+        tag = src.tag
+        if self.rename is not None:
+            repo = self.rename.repository
+            tag = self.rename.tag or src.tag
+        if namespace:
+            repo = f"{namespace.strip('/')}/{repo.rsplit('/', 1)[-1]}"
+        digest = src.digest if tag is None else None
+        return Reference("", repo, tag, digest).with_host(host)
+
+
+def _strip_comment(raw: str) -> str:
+    line = raw.strip()
+    if line.startswith("#"):
+        return ""
+    hash_pos = line.find(" #")
+    if hash_pos >= 0:
+        line = line[:hash_pos]
+    return line.strip()
+
+
+def parse_image_list(text: str, origin: str = "image list") -> list[ListEntry]:
+    """Parse the whole list; raise one :class:`InputError` naming every bad line."""
+    entries: list[ListEntry] = []
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw)
+        if not line:
+            continue
+        try:
+            entries.append(_parse_line(number, line))
+        except InputError as exc:
+            problems.append(f"{origin}, line {number}: {exc} (in '{raw.strip()}')")
+    if problems:
+        raise InputError("\n".join(problems) + "\nFix these lines and run again.")
+    return entries
+
+
+def _parse_line(number: int, line: str) -> ListEntry:
+    if RENAME_ARROW in line:
+        left, _, right = line.partition(RENAME_ARROW)
+        if RENAME_ARROW in right:
+            raise InputError("more than one '->' in a line")
+        if not left.strip() or not right.strip():
+            raise InputError("a rename needs 'source -> newname[:tag]'")
+        rename = Reference.parse(right)
+        if rename.digest is not None:
+            raise InputError("the new name cannot carry a digest (use newname[:tag])")
+        return ListEntry(number, line, Reference.parse(left), rename)
+    return ListEntry(number, line, Reference.parse(line))
+
+
+def check_unique_targets(pairs: list[tuple[ListEntry, Reference]], origin: str) -> None:
+    """Two lines writing the same target tag would race; refuse them up front."""
+    seen: dict[str, ListEntry] = {}
+    problems = []
+    for entry, target in pairs:
+        if target.tag is None:
+            continue
+        key = str(target)
+        first = seen.setdefault(key, entry)
+        if first is not entry and first.source != entry.source:
+            problems.append(
+                f"{origin}, lines {first.line} and {entry.line} both write {key} from "
+                "different images"
+            )
+    if problems:
+        raise InputError("\n".join(problems) + "\nRename one of them with '-> newname:tag'.")

@@ -1,0 +1,51 @@
+"""Retry decisions in one place: what is worth retrying, and how long to wait."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from imageferry.core.cancel import CancelToken
+from imageferry.core.errors import Cancelled, ImageFerryError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 2  # extra attempts after the first
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, error: BaseException) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (full jitter, Retry-After honoured)."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return min(float(retry_after), self.max_delay)
+        cap = min(self.max_delay, self.base_delay * (2**attempt))
+        return random.uniform(cap / 2, cap)
+
+    def run(
+        self,
+        action: Callable[[], T],
+        cancel: CancelToken,
+        on_retry: Callable[[int, BaseException, float], None] | None = None,
+    ) -> T:
+        """Run ``action``; retry it on temporary errors. Raises the last error."""
+        attempt = 0
+        while True:
+            cancel.check()
+            try:
+                return action()
+            except Cancelled:
+                raise
+            except ImageFerryError as exc:
+                if not exc.temporary or attempt >= self.retries:
+                    raise
+                wait = self.delay(attempt, exc)
+                if on_retry is not None:
+                    on_retry(attempt + 1, exc, wait)
+                cancel.sleep(wait)
+                attempt += 1

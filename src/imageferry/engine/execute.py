@@ -1,0 +1,133 @@
+"""Run a plan: blobs in parallel (bounded), then each image's manifests, tag last.
+
+An image is pushed to a target only when every blob it needs arrived there,
+children manifests before the index, the tag last: a target never shows a
+tag whose content is missing. A stop (cancel) abandons in-flight uploads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from imageferry.core.cancel import CancelToken
+from imageferry.core.errors import Cancelled, ImageFerryError
+from imageferry.core.events import EventSink, ImageDone
+from imageferry.core.retry import RetryPolicy
+from imageferry.core.store import BlobSource
+from imageferry.engine.blobs import BlobMover
+from imageferry.engine.locations import Target
+from imageferry.engine.plan import Delivery, ImagePlan, TransferPlan
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    line: int
+    source: str
+    target: str
+    target_name: str
+    status: str  # "copied", "skipped", "failed", "cancelled"
+    digest: str | None = None
+    error: str | None = None
+
+
+BlobFutures = dict[str, "Future[dict[int, ImageFerryError]]"]
+
+
+def execute_plan(
+    plan: TransferPlan,
+    source: BlobSource,
+    targets: list[Target],
+    *,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    events: EventSink,
+    workers: int,
+) -> list[ImageResult]:
+    mover = BlobMover(source, targets, policy, cancel, events)
+    blob_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blob")
+    image_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="image")
+    try:
+        futures: BlobFutures = {
+            digest: blob_pool.submit(mover.run, job) for digest, job in plan.blobs.items()
+        }
+        image_futures = [
+            image_pool.submit(_finish_image, image, futures, targets, policy, cancel, events)
+            for image in plan.images
+        ]
+        results: list[ImageResult] = []
+        for future in image_futures:
+            while True:
+                try:
+                    results.extend(future.result())
+                    break
+                except KeyboardInterrupt:  # Ctrl-C: stop cleanly, still collect every outcome
+                    cancel.cancel()
+        return results
+    finally:
+        blob_pool.shutdown(wait=True)
+        image_pool.shutdown(wait=True)
+
+
+def _finish_image(
+    image: ImagePlan,
+    futures: BlobFutures,
+    targets: list[Target],
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    events: EventSink,
+) -> list[ImageResult]:
+    results = []
+    for delivery in image.deliveries:
+        result = _deliver(image, delivery, futures, targets, policy, cancel)
+        events(ImageDone(result.line, result.source, result.target, result.status, result.error))
+        results.append(result)
+    return results
+
+
+def _deliver(
+    image: ImagePlan,
+    delivery: Delivery,
+    futures: BlobFutures,
+    targets: list[Target],
+    policy: RetryPolicy,
+    cancel: CancelToken,
+) -> ImageResult:
+    target = targets[delivery.target]
+
+    def result(status: str, error: str | None = None) -> ImageResult:
+        digest = str(image.top.digest) if image.manifests else None
+        return ImageResult(
+            image.entry.line,
+            str(image.source),
+            str(delivery.ref),
+            target.name,
+            status,
+            digest,
+            error,
+        )
+
+    if image.error:
+        return result("failed", image.error)
+    if delivery.up_to_date:
+        return result("skipped")
+    try:
+        for blob in image.blobs:
+            future = futures.get(str(blob.digest))
+            if future is None:
+                continue
+            failed = future.result().get(delivery.target)
+            if failed is not None:
+                return result("failed", str(failed))
+        repo = delivery.ref.repository
+        for manifest in image.manifests[:-1]:
+            policy.run(lambda m=manifest: target.sink.put_manifest(repo, str(m.digest), m), cancel)
+        cancel.check()
+        policy.run(
+            lambda: target.sink.put_manifest(repo, delivery.ref.tag_or_digest, image.top), cancel
+        )
+    except (Cancelled, CancelledError):
+        return result("cancelled", "stopped before the image was complete")
+    except ImageFerryError as exc:
+        return result("failed", str(exc))
+    return result("copied")

@@ -1,0 +1,162 @@
+"""Plan before moving anything: resolve every image, dedupe blobs, drop what targets have.
+
+The plan knows, per image, the manifests to push (children first, the tagged
+one last) and, per unique blob, every (target, repository) that needs it,
+so totals are known before the first byte moves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from imageferry.core.cancel import CancelToken
+from imageferry.core.errors import Cancelled, ImageFerryError, InputError
+from imageferry.core.events import EventSink, Message, PlanReady
+from imageferry.core.imagelist import ListEntry
+from imageferry.core.manifest import (
+    Descriptor,
+    Manifest,
+    Platform,
+    build_index,
+    filter_index,
+)
+from imageferry.core.reference import Reference
+from imageferry.core.retry import RetryPolicy
+from imageferry.core.store import BlobSource
+from imageferry.engine.locations import Target
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One image to one target."""
+
+    target: int
+    ref: Reference
+    up_to_date: bool = False
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    entry: ListEntry
+    source: Reference
+    deliveries: tuple[Delivery, ...]
+    manifests: tuple[Manifest, ...] = ()  # children first, the tagged one last
+    blobs: tuple[Descriptor, ...] = ()
+    error: str | None = None
+
+    @property
+    def top(self) -> Manifest:
+        return self.manifests[-1]
+
+
+@dataclass
+class BlobJob:
+    desc: Descriptor
+    source_repository: str
+    destinations: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class TransferPlan:
+    images: list[ImagePlan]
+    blobs: dict[str, BlobJob]
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(job.desc.size for job in self.blobs.values() if job.destinations)
+
+
+def resolve_manifests(
+    source: BlobSource, ref: Reference, platforms: tuple[Platform, ...]
+) -> tuple[list[Manifest], list[Descriptor]]:
+    """Fetch the image's manifests (children first) and its unique blobs."""
+    top = source.get_manifest(ref.repository, ref.tag_or_digest)
+    if not top.is_index:
+        return [top], _unique(top.blobs)
+    chosen = filter_index(top, platforms)
+    if not chosen:
+        have = ", ".join(str(c.platform) for c in top.children if c.platform) or "none"
+        wanted = ", ".join(str(p) for p in platforms)
+        raise InputError(f"{ref}: no manifest for platform {wanted} (it has: {have})")
+    children = [source.get_manifest(ref.repository, str(c.digest)) for c in chosen]
+    for child in children:
+        if child.is_index:
+            raise InputError(f"{ref}: nested indexes are not supported")
+    blobs = _unique([b for child in children for b in child.blobs])
+    if not platforms or len(chosen) == len(top.children):
+        return [*children, top], blobs
+    if len(children) == 1:
+        return children, blobs
+    return [*children, build_index(top, chosen)], blobs
+
+
+def _unique(blobs: list[Descriptor] | tuple[Descriptor, ...]) -> list[Descriptor]:
+    seen: dict[str, Descriptor] = {}
+    for blob in blobs:
+        if not blob.is_foreign:
+            seen.setdefault(str(blob.digest), blob)
+    return list(seen.values())
+
+
+def resolve_plan(
+    entries: list[tuple[ListEntry, Reference, list[Reference]]],
+    source: BlobSource,
+    targets: list[Target],
+    *,
+    platforms: tuple[Platform, ...],
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    events: EventSink,
+    workers: int,
+) -> TransferPlan:
+    """Resolve every image in parallel; an image that fails to resolve is kept with its error."""
+
+    def one(item: tuple[ListEntry, Reference, list[Reference]]) -> ImagePlan:
+        entry, src, dsts = item
+        try:
+            manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
+            top = manifests[-1]
+            deliveries = tuple(
+                Delivery(i, dst, _up_to_date(targets[i], dst, top, policy, cancel))
+                for i, dst in enumerate(dsts)
+            )
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
+            return ImagePlan(entry, src, deliveries, error=str(exc))
+        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
+        images = list(pool.map(one, entries))
+    plan = TransferPlan(images, _blob_jobs(images))
+    for image in images:
+        if image.error:
+            events(Message("error", f"line {image.entry.line}: {image.error}"))
+    events(PlanReady(len(images), len(plan.blobs), plan.bytes_total))
+    return plan
+
+
+def _up_to_date(
+    target: Target, dst: Reference, top: Manifest, policy: RetryPolicy, cancel: CancelToken
+) -> bool:
+    current: Callable[[], object] = lambda: target.sink.manifest_digest(  # noqa: E731
+        dst.repository, dst.tag_or_digest
+    )
+    return policy.run(current, cancel) == top.digest
+
+
+def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
+    jobs: dict[str, BlobJob] = {}
+    for image in images:
+        if image.error:
+            continue
+        for blob in image.blobs:
+            job = jobs.setdefault(str(blob.digest), BlobJob(blob, image.source.repository))
+            for d in image.deliveries:
+                key = (d.target, d.ref.repository)
+                if not d.up_to_date and key not in job.destinations:
+                    job.destinations.append(key)
+    return {k: v for k, v in jobs.items() if v.destinations}

@@ -1,0 +1,84 @@
+"""Copy (直传): stream every listed image from a source registry to one or more targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imageferry.core.cancel import CancelToken
+from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.events import EventSink
+from imageferry.core.imagelist import ListEntry
+from imageferry.core.manifest import Platform
+from imageferry.core.retry import RetryPolicy
+from imageferry.engine.execute import ImageResult, execute_plan
+from imageferry.engine.locations import open_registry, open_target
+from imageferry.engine.plan import resolve_plan
+from imageferry.jobs.pairing import pair_references
+from imageferry.jobs.tally import Tally
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    workers: int = 5
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    platforms: tuple[Platform, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a copy, save or load did: one row per image and target, plus totals."""
+
+    images: list[ImageResult]
+    seconds: float
+    bytes_read: int
+    blobs: dict[str, int]
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.cancelled and all(r.status in ("copied", "skipped") for r in self.images)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.images if r.status == status)
+
+
+def run_copy(
+    config: Config,
+    entries: list[ListEntry],
+    source_cfg: RegistryConfig,
+    target_cfgs: list[RegistryConfig],
+    options: CopyOptions,
+    events: EventSink,
+    cancel: CancelToken,
+    origin: str = "image list",
+) -> RunResult:
+    """Blocking; call from a worker thread in a GUI. Stop with ``cancel.cancel()``."""
+    source = open_registry(config, source_cfg, writable=False)
+    targets = [open_target(config, t) for t in target_cfgs]
+    tally = Tally(events)
+    try:
+        pairs = pair_references(entries, source.host, targets, origin)
+        plan = resolve_plan(
+            pairs,
+            source,
+            targets,
+            platforms=options.platforms,
+            policy=options.policy,
+            cancel=cancel,
+            events=tally,
+            workers=options.workers,
+        )
+        results = execute_plan(
+            plan,
+            source,
+            targets,
+            policy=options.policy,
+            cancel=cancel,
+            events=tally,
+            workers=options.workers,
+        )
+    finally:
+        source.close()
+        for t in targets:
+            t.sink.close()
+    return RunResult(results, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled)

@@ -1,0 +1,25 @@
+"""Turn parsed list lines into source and target references for the chosen registries."""
+
+from __future__ import annotations
+
+from imageferry.core.imagelist import ListEntry, check_unique_targets
+from imageferry.core.reference import Reference
+from imageferry.engine.locations import Target
+
+Pairing = tuple[ListEntry, Reference, list[Reference]]
+
+
+def pair_references(
+    entries: list[ListEntry], source_host: str, targets: list[Target], origin: str
+) -> list[Pairing]:
+    """Each line's source on ``source_host`` and its name on every target.
+
+    Raises InputError when two lines would write the same target tag.
+    """
+    pairs = [
+        (e, e.source_ref(source_host), [e.target_ref(t.host, t.namespace) for t in targets])
+        for e in entries
+    ]
+    for i in range(len(targets)):
+        check_unique_targets([(e, dsts[i]) for e, _, dsts in pairs], origin)
+    return pairs

@@ -1,0 +1,32 @@
+"""Counts what a run did, from its events (for the summary line and --json)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from imageferry.core.events import BlobDone, BlobProgress, Event, EventSink
+
+
+@dataclass
+class Tally:
+    """Wraps an event sink; thread-safe."""
+
+    forward: EventSink
+    started: float = field(default_factory=time.monotonic)
+    bytes_read: int = 0
+    blobs: dict[str, int] = field(default_factory=lambda: {"copied": 0, "skipped": 0, "mounted": 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            if isinstance(event, BlobProgress):
+                self.bytes_read += event.nbytes
+            elif isinstance(event, BlobDone):
+                self.blobs[event.outcome] = self.blobs.get(event.outcome, 0) + 1
+        self.forward(event)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
