@@ -1,0 +1,156 @@
+"""A loopback HTTP proxy in front of the real registry that injects scripted faults.
+
+``rule(method, path, count)`` decides per request: None forwards it; a
+:class:`Fault` answers with a status, resets the connection after some body
+bytes, or streams slowly. Every request is recorded in ``log``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
+
+
+@dataclass(frozen=True)
+class Fault:
+    status: int | None = None  # answer this instead of forwarding
+    headers: tuple[tuple[str, str], ...] = ()
+    reset_after: int | None = None  # forward, but reset after this many body bytes
+    rate: int | None = None  # forward the body at this many bytes per second
+
+
+Rule = Callable[[str, str, int], Fault | None]
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, rule: Rule | None = None) -> None:
+        self.upstream_port = upstream_port
+        self.rule: Rule = rule or (lambda m, p, n: None)
+        self.log: list[tuple[str, str]] = []
+        self._counts: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def handle_one_request(self) -> None:
+                try:
+                    super().handle_one_request()
+                except (ConnectionError, socket.timeout):
+                    self.close_connection = True
+
+            def __getattr__(self, name: str):  # do_GET, do_PUT, ... all proxy
+                if name.startswith("do_"):
+                    return lambda: proxy._forward(self)
+                raise AttributeError(name)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def count(self, method: str, fragment: str) -> int:
+        return sum(1 for m, p in self.log if m == method and fragment in p)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _forward(self, req: BaseHTTPRequestHandler) -> None:
+        method, path = req.command, req.path
+        kind = _kind(path)
+        with self._lock:
+            self.log.append((method, path))
+            key = (method, kind)
+            self._counts[key] = self._counts.get(key, 0) + 1
+            n = self._counts[key]
+        fault = self.rule(method, path, n)
+        length = int(req.headers.get("Content-Length") or 0)
+        if fault is not None and fault.status is not None:
+            _drain(req, length)
+            req.send_response(fault.status)
+            for k, v in fault.headers:
+                req.send_header(k, v)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
+        upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in req.headers.items():
+            if k.lower() not in HOP_HEADERS:
+                upstream.putheader(k, v)
+        upstream.endheaders()
+        left = length
+        while left > 0:
+            chunk = req.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            upstream.send(chunk)
+            left -= len(chunk)
+        resp = upstream.getresponse()
+        body_len = resp.getheader("Content-Length")
+        body = None if body_len is not None or method == "HEAD" else resp.read()
+        req.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in HOP_HEADERS and not (body is not None and k.lower() == "content-length"):
+                req.send_header(k, v)
+        if body is not None:
+            req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        if method == "HEAD":
+            upstream.close()
+            return
+        sent = 0
+        source = iter([body]) if body is not None else iter(lambda: resp.read(64 * 1024), b"")
+        for chunk in source:
+            if fault is not None and fault.reset_after is not None and sent + len(chunk) > fault.reset_after:
+                req.wfile.write(chunk[: max(0, fault.reset_after - sent)])
+                req.wfile.flush()
+                _reset(req.connection)
+                req.close_connection = True
+                upstream.close()
+                return
+            req.wfile.write(chunk)
+            sent += len(chunk)
+            if fault is not None and fault.rate:
+                time.sleep(len(chunk) / fault.rate)
+        upstream.close()
+
+
+def _kind(path: str) -> str:
+    for part in ("/blobs/uploads", "/blobs/", "/manifests/"):
+        if part in path:
+            return part.strip("/")
+    return path
+
+
+def _drain(req: BaseHTTPRequestHandler, length: int) -> None:
+    while length > 0:
+        chunk = req.rfile.read(min(length, 1 << 20))
+        if not chunk:
+            return
+        length -= len(chunk)
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()

@@ -1,0 +1,152 @@
+"""Basic and token auth, TLS with a test CA, docker's config.json — against the real registry."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+import trustme
+
+from imageferry.testing.registry_server import htpasswd_auth
+from support.tokenserver import TokenServer
+from support.verify import get_manifest
+
+PASSWORD = "s3cret-Pa55word"
+
+
+def _cfg(tmp_path, text: str) -> None:
+    (tmp_path / "cfg.yaml").write_text(text)
+
+
+def _basic_get(url: str, repo: str, ref: str, user: str, password: str) -> bytes:
+    import urllib.request
+
+    from support.verify import ACCEPT
+
+    req = urllib.request.Request(f"{url}/v2/{repo}/manifests/{ref}", headers={
+        "Accept": ACCEPT,
+        "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
+    })
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return resp.read()
+
+
+def test_basic_auth_target(source, new_registry, cli, tmp_path):
+    target = new_registry(auth=htpasswd_auth(tmp_path / "auth", "admin", PASSWORD))
+    _cfg(tmp_path, f"""
+source:
+- registry: "{source.url}"
+target:
+- name: site
+  registry: "{target.url}"
+  user: admin
+  password: ${{SITE_PASSWORD}}
+""")
+    result = cli("copy", "demo/app0:1.0", "multi/arch:1", "--to", "site",
+                 env={"SITE_PASSWORD": PASSWORD})
+    assert result.returncode == 0, result.output
+    got = _basic_get(target.url, "multi/arch", "1", "admin", PASSWORD)
+    assert got == get_manifest(source.url, "multi/arch", "1")
+
+    wrong = cli("copy", "demo/app1:1.0", "--to", "site", env={"SITE_PASSWORD": "wrong-Pa55"})
+    assert wrong.returncode == 1
+    assert "HTTP 401" in wrong.output and "check user and password" in wrong.output
+    assert "wrong-Pa55" not in wrong.output
+    log = (tmp_path / "imageferry.log").read_text()
+    assert PASSWORD not in log and "wrong-Pa55" not in log
+
+    unset = cli("copy", "demo/app1:1.0", "--to", "site")
+    assert unset.returncode == 2 and "SITE_PASSWORD" in unset.stderr
+
+
+@pytest.fixture
+def token_server(tmp_path):
+    server = TokenServer(tmp_path / "token", {"robot": PASSWORD}).start()
+    yield server
+    server.stop()
+
+
+def test_token_auth_both_sides_with_mounts(source, new_registry, cli, tmp_path, token_server):
+    src = new_registry(auth=token_server.registry_auth())
+    dst = new_registry(auth=token_server.registry_auth())
+    _cfg(tmp_path, f"""
+source:
+- name: company
+  registry: {src.url}
+  user: robot
+  password: {PASSWORD}
+target:
+- name: site
+  registry: {dst.url}
+  user: robot
+  password: {PASSWORD}
+""")
+    # seed the token-protected source from the plain one, then copy on to the target
+    seed = cli("copy", *[s.line for s in source.samples], "--from", source.url, "--to", "company")
+    assert seed.returncode == 0, seed.output
+    before = len(token_server.requests)
+    result = cli("copy", *[s.line for s in source.samples], "--from", "company", "--to", "site",
+                 "--json")
+    assert result.returncode == 0, result.output
+    doc = result.json()
+    assert doc["blobs"]["mounted"] > 0
+    requests = token_server.requests[before:]
+    # tokens are cached per scope set: far fewer token requests than registry requests
+    assert len(requests) <= 3 * len(source.samples) + doc["blobs"]["mounted"] + 4
+    assert any(len(r["scopes"]) == 2 for r in requests), "a mount asks for two scopes at once"
+    assert all(r["user"] == "robot" for r in requests)
+
+    (tmp_path / "empty.yaml").write_text("source: []\n")
+    anonymous = cli("check", "demo/app0:1.0", "--from", src.url, "-c", "empty.yaml")
+    assert anonymous.returncode == 1
+    assert "HTTP 401" in anonymous.stdout or "HTTP 401" in anonymous.stderr
+
+
+def test_tls_with_ca_file_and_skip_verify(source, new_registry, cli, tmp_path):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
+    cert.cert_chain_pems[0].write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    ca.cert_pem.write_to_path(str(tmp_path / "site-ca.pem"))
+    target = new_registry(scheme="https", tls=(cert_path, key_path))
+
+    _cfg(tmp_path, f"target:\n- name: site\n  registry: {target.url}\n")
+    refused = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site")
+    assert refused.returncode == 1
+    assert "TLS failed" in refused.output and "ca_file" in refused.output
+
+    _cfg(tmp_path, f"target:\n- name: site\n  registry: {target.url}\n  ca_file: site-ca.pem\n")
+    ok = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site")
+    assert ok.returncode == 0, ok.output
+
+    _cfg(tmp_path, f"target:\n- name: site\n  registry: {target.url}\n  skiptlsverify: true\n")
+    skipped = cli("copy", "tools/t0:latest", "--from", source.url, "--to", "site", "--json")
+    assert skipped.returncode == 0, skipped.output
+
+
+def test_credentials_from_docker_config(source, new_registry, cli, tmp_path):
+    target = new_registry(auth=htpasswd_auth(tmp_path / "auth", "admin", PASSWORD))
+    home = tmp_path / "home" / ".docker"
+    home.mkdir(parents=True)
+    auth = base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    (home / "config.json").write_text(json.dumps({"auths": {target.host: {"auth": auth}}}))
+    result = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", target.url)
+    assert result.returncode == 0, result.output
+
+    # a credential helper, as docker-credential-* programs answer
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-fake"
+    helper.write_text(
+        "#!/bin/sh\nread host\n"
+        f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"admin\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n"
+    )
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    (home / "config.json").write_text(json.dumps({"credHelpers": {target.host: "fake"}}))
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    result = cli("copy", "demo/app1:1.0", "--from", source.url, "--to", target.url, env=env)
+    assert result.returncode == 0, result.output
