@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from imageferry import __version__
-from imageferry.core.errors import ConfigError, ImageFerryError, InputError
+from imageferry.core.errors import Cancelled, ConfigError, ImageFerryError, InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 log = logging.getLogger("imageferry")
@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imageferry: {exc}", file=sys.stderr)
         log.error("%s", exc)
         return EXIT_USAGE
+    except Cancelled:
+        print("imageferry: stopped; rerun the same command to resume", file=sys.stderr)
+        return EXIT_CANCELLED
     except ImageFerryError as exc:
         print(f"imageferry: {exc}", file=sys.stderr)
         log.error("%s", exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from imageferry.core.cancel import CancelToken
+from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import EventSink, ImageDone
 from imageferry.core.retry import RetryPolicy
@@ -55,15 +55,7 @@ def execute_plan(
             image_pool.submit(_finish_image, image, futures, targets, policy, cancel, events)
             for image in plan.images
         ]
-        results: list[ImageResult] = []
-        for future in image_futures:
-            while True:
-                try:
-                    results.extend(future.result())
-                    break
-                except KeyboardInterrupt:  # Ctrl-C: stop cleanly, still collect every outcome
-                    cancel.cancel()
-        return results
+        return [r for future in image_futures for r in wait_for(future, cancel)]
     finally:
         blob_pool.shutdown(wait=True)
         image_pool.shutdown(wait=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from imageferry.core.cancel import CancelToken
+from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError
 from imageferry.core.events import EventSink, Message, PlanReady
 from imageferry.core.imagelist import ListEntry
@@ -130,7 +130,8 @@ def resolve_plan(
         return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
-        images = list(pool.map(one, entries))
+        futures = [pool.submit(one, item) for item in entries]
+        images = [wait_for(f, cancel) for f in futures]
     plan = TransferPlan(images, _blob_jobs(images))
     for image in images:
         if image.error:

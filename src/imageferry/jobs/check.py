@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from imageferry.core.cancel import CancelToken
+from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError
@@ -67,7 +67,8 @@ def run_check(
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
-            return list(pool.map(one, pairs))
+            futures = [pool.submit(one, pair) for pair in pairs]
+            return [wait_for(f, cancel) for f in futures]
     finally:
         source.close()
         for t in targets:
