@@ -76,12 +76,18 @@ class CliResult:
 def cli(tmp_path):
     """Run the real CLI (``python -m imageferry``) in tmp_path; no cfg.yaml unless written."""
 
-    def run(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 240) -> CliResult:
+    def run(
+        *args: str, input: str | None = None, env: dict | None = None, timeout: float = 240
+    ) -> CliResult:
         full_env = {**os.environ, "HOME": str(tmp_path / "home"), **(env or {})}
         full_env.pop("DOCKER_CONFIG", None)
         done = subprocess.run(
             [sys.executable, "-m", "imageferry", *args],
-            cwd=tmp_path, input=input or "", capture_output=True, text=True, env=full_env,
+            cwd=tmp_path,
+            input=input or "",
+            capture_output=True,
+            text=True,
+            env=full_env,
             timeout=timeout,
         )
         return CliResult(done.returncode, done.stdout, done.stderr)

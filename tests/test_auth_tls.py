@@ -26,17 +26,22 @@ def _basic_get(url: str, repo: str, ref: str, user: str, password: str) -> bytes
 
     from support.verify import ACCEPT
 
-    req = urllib.request.Request(f"{url}/v2/{repo}/manifests/{ref}", headers={
-        "Accept": ACCEPT,
-        "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
-    })
+    req = urllib.request.Request(
+        f"{url}/v2/{repo}/manifests/{ref}",
+        headers={
+            "Accept": ACCEPT,
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(),
+        },
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.read()
 
 
 def test_basic_auth_target(source, new_registry, cli, tmp_path):
     target = new_registry(auth=htpasswd_auth(tmp_path / "auth", "admin", PASSWORD))
-    _cfg(tmp_path, f"""
+    _cfg(
+        tmp_path,
+        f"""
 source:
 - registry: "{source.url}"
 target:
@@ -44,9 +49,11 @@ target:
   registry: "{target.url}"
   user: admin
   password: ${{SITE_PASSWORD}}
-""")
-    result = cli("copy", "demo/app0:1.0", "multi/arch:1", "--to", "site",
-                 env={"SITE_PASSWORD": PASSWORD})
+""",
+    )
+    result = cli(
+        "copy", "demo/app0:1.0", "multi/arch:1", "--to", "site", env={"SITE_PASSWORD": PASSWORD}
+    )
     assert result.returncode == 0, result.output
     got = _basic_get(target.url, "multi/arch", "1", "admin", PASSWORD)
     assert got == get_manifest(source.url, "multi/arch", "1")
@@ -72,7 +79,9 @@ def token_server(tmp_path):
 def test_token_auth_both_sides_with_mounts(source, new_registry, cli, tmp_path, token_server):
     src = new_registry(auth=token_server.registry_auth())
     dst = new_registry(auth=token_server.registry_auth())
-    _cfg(tmp_path, f"""
+    _cfg(
+        tmp_path,
+        f"""
 source:
 - name: company
   registry: {src.url}
@@ -83,13 +92,15 @@ target:
   registry: {dst.url}
   user: robot
   password: {PASSWORD}
-""")
+""",
+    )
     # seed the token-protected source from the plain one, then copy on to the target
     seed = cli("copy", *[s.line for s in source.samples], "--from", source.url, "--to", "company")
     assert seed.returncode == 0, seed.output
     before = len(token_server.requests)
-    result = cli("copy", *[s.line for s in source.samples], "--from", "company", "--to", "site",
-                 "--json")
+    result = cli(
+        "copy", *[s.line for s in source.samples], "--from", "company", "--to", "site", "--json"
+    )
     assert result.returncode == 0, result.output
     doc = result.json()
     assert doc["blobs"]["mounted"] > 0
@@ -143,7 +154,7 @@ def test_credentials_from_docker_config(source, new_registry, cli, tmp_path):
     helper = bindir / "docker-credential-fake"
     helper.write_text(
         "#!/bin/sh\nread host\n"
-        f"printf '{{\"ServerURL\":\"%s\",\"Username\":\"admin\",\"Secret\":\"{PASSWORD}\"}}' \"$host\"\n"
+        f'printf \'{{"ServerURL":"%s","Username":"admin","Secret":"{PASSWORD}"}}\' "$host"\n'
     )
     helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
     (home / "config.json").write_text(json.dumps({"credHelpers": {target.host: "fake"}}))

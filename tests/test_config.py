@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from imageferry.core.config import load_config
-from imageferry.core.errors import ConfigError
+from imageferry.core.errors import ConfigError, UnsupportedManifestError
 from imageferry.core.manifest import parse_manifest
-from imageferry.core.errors import UnsupportedManifestError
 
 SEED_CFG = """\
 source: # 源仓库信息配置,可以支持多个
@@ -54,7 +53,9 @@ def test_errors_name_file_line_and_key(tmp_path):
 
 def test_password_never_in_errors(tmp_path, monkeypatch):
     path = tmp_path / "cfg.yaml"
-    path.write_text("target:\n- registry: http://u:Hunter22@host\n  password: Hunter22\n  user: [1]\n")
+    path.write_text(
+        "target:\n- registry: http://u:Hunter22@host\n  password: Hunter22\n  user: [1]\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert "Hunter22" not in str(info.value)

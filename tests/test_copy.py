@@ -13,8 +13,9 @@ def test_copy_dozen_images_byte_identical(source, new_registry, cli, tmp_path):
     doc = result.json()
     assert [r["status"] for r in doc["images"]] == ["copied"] * 12
     for sample in source.samples:
-        digest = assert_image_copied(source.url, sample.repository, sample.tag,
-                                     target.url, sample.repository)
+        digest = assert_image_copied(
+            source.url, sample.repository, sample.tag, target.url, sample.repository
+        )
         assert digest == sample.digest
     assert doc["blobs"]["copied"] > 0 and doc["bytes_read"] > 0
 
@@ -93,8 +94,16 @@ def _unique_blob_bytes(source) -> int:
 
 def test_platform_filter_pushes_single_manifest(source, new_registry, cli):
     target = new_registry()
-    result = cli("copy", "multi/arch:1", "--from", source.url, "--to", target.url,
-                 "--platform", "linux/arm64")
+    result = cli(
+        "copy",
+        "multi/arch:1",
+        "--from",
+        source.url,
+        "--to",
+        target.url,
+        "--platform",
+        "linux/arm64",
+    )
     assert result.returncode == 0, result.output
     import json
 
@@ -103,8 +112,16 @@ def test_platform_filter_pushes_single_manifest(source, new_registry, cli):
     pushed = get_manifest(target.url, "multi/arch", "1")
     assert pushed == get_manifest(source.url, "multi/arch", arm["digest"])
 
-    missing = cli("copy", "multi/arch:1", "--from", source.url, "--to", target.url,
-                  "--platform", "windows/amd64")
+    missing = cli(
+        "copy",
+        "multi/arch:1",
+        "--from",
+        source.url,
+        "--to",
+        target.url,
+        "--platform",
+        "windows/amd64",
+    )
     assert missing.returncode == 1
     assert "no manifest for platform windows/amd64" in missing.output
     assert "linux/arm64/v8" in missing.output
@@ -113,8 +130,15 @@ def test_platform_filter_pushes_single_manifest(source, new_registry, cli):
 def test_digest_reference_and_missing_image(source, new_registry, cli):
     target = new_registry()
     sample = source.samples[0]
-    result = cli("copy", f"{sample.repository}@{sample.digest}", "demo/nothere:1",
-                 "--from", source.url, "--to", target.url)
+    result = cli(
+        "copy",
+        f"{sample.repository}@{sample.digest}",
+        "demo/nothere:1",
+        "--from",
+        source.url,
+        "--to",
+        target.url,
+    )
     assert result.returncode == 1
     assert get_manifest(target.url, sample.repository, sample.digest) is not None
     assert "demo/nothere:1" in result.output and "404" in result.output
@@ -134,8 +158,15 @@ def test_bad_list_is_refused_with_line_numbers(source, new_registry, cli, tmp_pa
 
 def test_two_lines_same_target_refused(source, new_registry, cli):
     target = new_registry()
-    result = cli("copy", "demo/app0:1.0 -> x/y:1", "demo/app1:1.0 -> x/y:1",
-                 "--from", source.url, "--to", target.url)
+    result = cli(
+        "copy",
+        "demo/app0:1.0 -> x/y:1",
+        "demo/app1:1.0 -> x/y:1",
+        "--from",
+        source.url,
+        "--to",
+        target.url,
+    )
     assert result.returncode == 2
     assert "lines 1 and 2 both write" in result.stderr
 

@@ -24,8 +24,9 @@ def proxy_for():
 
 def _copy_all(cli, source, src_url, dst_url):
     lines = [s.line for s in source.samples]
-    return cli("copy", *lines, "--from", src_url, "--to", dst_url, "--json", "-j", "3",
-               "--retries", "4")
+    return cli(
+        "copy", *lines, "--from", src_url, "--to", dst_url, "--json", "-j", "3", "--retries", "4"
+    )
 
 
 def _verify(source, target):
@@ -74,7 +75,9 @@ def test_rate_limit_with_retry_after_and_slow_stream(source, new_registry, cli, 
 
 def test_persistent_failure_names_image_and_cause(source, new_registry, cli, proxy_for):
     target = new_registry()
-    dst = proxy_for(target, lambda m, p, n: Fault(status=500) if m == "PUT" and "/manifests/" in p else None)
+    dst = proxy_for(
+        target, lambda m, p, n: Fault(status=500) if m == "PUT" and "/manifests/" in p else None
+    )
     result = cli("copy", "tools/t0:latest", "--from", source.url, "--to", dst.url, "--retries", "1")
     assert result.returncode == 1
     assert "pushing manifest tools/t0:latest" in result.output and "HTTP 500" in result.output

@@ -67,7 +67,9 @@ def test_list_comments_renames_and_targets():
 
 def test_list_reports_every_bad_line():
     with pytest.raises(InputError) as info:
-        parse_image_list("ok/app\nBad/App\nx ->\na -> b -> c\nn -> m@sha256:" + "d" * 64, "list.txt")
+        parse_image_list(
+            "ok/app\nBad/App\nx ->\na -> b -> c\nn -> m@sha256:" + "d" * 64, "list.txt"
+        )
     text = str(info.value)
     for n in (2, 3, 4, 5):
         assert f"list.txt, line {n}:" in text

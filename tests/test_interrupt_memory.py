@@ -41,12 +41,29 @@ def _push_big_images(server) -> None:
 
 def test_sigint_stops_cleanly_and_rerun_resumes(big_source, new_registry, cli, tmp_path):
     target = new_registry()
-    proxy = FaultProxy(big_source.port, lambda m, p, n: Fault(rate=4 * MB) if "/blobs/" in p else None)
+    proxy = FaultProxy(
+        big_source.port, lambda m, p, n: Fault(rate=4 * MB) if "/blobs/" in p else None
+    )
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "imageferry", "copy", "big/slow:1", "--from", proxy.url,
-             "--to", target.url, "-j", "1", "--json"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "imageferry",
+                "copy",
+                "big/slow:1",
+                "--from",
+                proxy.url,
+                "--to",
+                target.url,
+                "-j",
+                "1",
+                "--json",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(2.7)  # the first 6 MB layer is done, the second is streaming
         proc.send_signal(signal.SIGINT)
@@ -75,13 +92,16 @@ def _copy_measuring_rss(args: list[str], cwd) -> tuple[int, int, str]:
         "print('MAXRSS', hwm, file=sys.stderr)\n"
         "sys.exit(rc)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     rss_kb = int(done.stderr.rsplit("MAXRSS", 1)[1].split()[0])
     return done.returncode, rss_kb * 1024, done.stdout + done.stderr
 
 
-def test_big_layer_streams_with_bounded_memory_monolithic_and_chunked(big_source, new_registry, tmp_path):
+def test_big_layer_streams_with_bounded_memory_monolithic_and_chunked(
+    big_source, new_registry, tmp_path
+):
     mono, chunked = new_registry(), new_registry()
     (tmp_path / "cfg.yaml").write_text(
         f"target:\n- name: mono\n  registry: {mono.url}\n"
@@ -89,7 +109,8 @@ def test_big_layer_streams_with_bounded_memory_monolithic_and_chunked(big_source
     )
     for name, server in (("mono", mono), ("chunked", chunked)):
         rc, rss, output = _copy_measuring_rss(
-            ["copy", "big/huge:1", "--from", big_source.url, "--to", name], tmp_path)
+            ["copy", "big/huge:1", "--from", big_source.url, "--to", name], tmp_path
+        )
         assert rc == 0, output
         assert rss < 120 * MB, f"{name}: peak RSS {rss / MB:.0f} MB for a 160 MB layer"
         assert_image_copied(big_source.url, "big/huge", "1", server.url, "big/huge")

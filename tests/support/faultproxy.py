@@ -48,7 +48,7 @@ class FaultProxy:
             def handle_one_request(self) -> None:
                 try:
                     super().handle_one_request()
-                except (ConnectionError, socket.timeout):
+                except (TimeoutError, ConnectionError):
                     self.close_connection = True
 
             def __getattr__(self, name: str):  # do_GET, do_PUT, ... all proxy
@@ -111,7 +111,9 @@ class FaultProxy:
         body = None if body_len is not None or method == "HEAD" else resp.read()
         req.send_response(resp.status)
         for k, v in resp.getheaders():
-            if k.lower() not in HOP_HEADERS and not (body is not None and k.lower() == "content-length"):
+            if k.lower() not in HOP_HEADERS and not (
+                body is not None and k.lower() == "content-length"
+            ):
                 req.send_header(k, v)
         if body is not None:
             req.send_header("Content-Length", str(len(body)))
@@ -122,7 +124,11 @@ class FaultProxy:
         sent = 0
         source = iter([body]) if body is not None else iter(lambda: resp.read(64 * 1024), b"")
         for chunk in source:
-            if fault is not None and fault.reset_after is not None and sent + len(chunk) > fault.reset_after:
+            if (
+                fault is not None
+                and fault.reset_after is not None
+                and sent + len(chunk) > fault.reset_after
+            ):
                 req.wfile.write(chunk[: max(0, fault.reset_after - sent)])
                 req.wfile.flush()
                 _reset(req.connection)

@@ -36,7 +36,7 @@ class TokenServer:
         self.requests: list[dict] = []
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imageferry test token signer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -72,8 +72,14 @@ class TokenServer:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
 
     def registry_auth(self) -> dict:
-        return {"token": {"realm": self.realm, "service": SERVICE, "issuer": ISSUER,
-                          "rootcertbundle": str(self.bundle)}}
+        return {
+            "token": {
+                "realm": self.realm,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(self.bundle),
+            }
+        }
 
     def start(self) -> TokenServer:
         self.thread.start()
@@ -115,8 +121,16 @@ class TokenServer:
         der = self.cert.public_bytes(serialization.Encoding.DER)
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + self.lifetime,
-                  "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": SERVICE,
+            "exp": now + self.lifetime,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64(signature)}"

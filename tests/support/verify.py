@@ -7,12 +7,14 @@ import json
 import urllib.error
 import urllib.request
 
-ACCEPT = ", ".join([
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-])
+ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
 
 
 def get_manifest(base: str, repo: str, ref: str) -> bytes | None:
@@ -37,8 +39,9 @@ def blob_exists(base: str, repo: str, digest: str) -> bool:
         raise
 
 
-def assert_image_copied(src: str, src_repo: str, ref: str, dst: str, dst_repo: str,
-                        dst_ref: str | None = None) -> str:
+def assert_image_copied(
+    src: str, src_repo: str, ref: str, dst: str, dst_repo: str, dst_ref: str | None = None
+) -> str:
     """Manifests byte-identical (recursively) and every blob present on the target."""
     want = get_manifest(src, src_repo, ref)
     assert want is not None, f"{src_repo}:{ref} missing in the source"

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     copy = sub.add_parser(
         "copy",
         help="copy images straight from a source to target registries (直传)",
-        description="Stream images from the source to every target; only what a target lacks moves.",
+        description="Stream images from the source to every target; only what it lacks moves.",
     )
     _common(copy)
     copy.add_argument(

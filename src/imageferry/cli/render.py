@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -49,7 +50,7 @@ class Renderer:
         self._started = time.monotonic()
         self._last_plain = self._started
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     @classmethod
     def for_output(cls, json_mode: bool) -> Renderer:

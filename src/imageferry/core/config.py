@@ -151,7 +151,7 @@ class Config(_Strict):
                 f"'{wanted}' is neither a {kind} name in {self.path or CONFIG_NAME} "
                 "nor a registry address like http://host:port"
             ) from None
-        return RegistryConfig(registry=wanted)
+        return RegistryConfig.model_validate({"registry": wanted})
 
 
 def _expand_env(value: Any, where: str) -> Any:
@@ -212,11 +212,11 @@ def load_config(path: Path) -> Config:
         for err in exc.errors():
             loc = err["loc"]
             where = ".".join(str(p) for p in loc) or "(top)"
-            line = _line_of(root, loc)
+            at = _line_of(root, loc)
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check the spelling; see the README for the allowed keys)"
-            problems.append(f"{path}, line {line}: {where}: {msg}")
+            problems.append(f"{path}, line {at}: {where}: {msg}")
         raise ConfigError("\n".join(problems)) from None
     _check_names(config, path)
     return config
@@ -245,4 +245,4 @@ def find_config(explicit: Path | None) -> Config:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return load_config(candidate)
-    return Config()
+    return Config.model_validate({})

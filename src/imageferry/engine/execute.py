@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import EventSink, ImageDone
+from imageferry.core.manifest import Manifest
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.blobs import BlobMover
@@ -113,13 +114,22 @@ def _deliver(
                 return result("failed", str(failed))
         repo = delivery.ref.repository
         for manifest in image.manifests[:-1]:
-            policy.run(lambda m=manifest: target.sink.put_manifest(repo, str(m.digest), m), cancel)
+            _push_manifest(target, repo, str(manifest.digest), manifest, policy, cancel)
         cancel.check()
-        policy.run(
-            lambda: target.sink.put_manifest(repo, delivery.ref.tag_or_digest, image.top), cancel
-        )
+        _push_manifest(target, repo, delivery.ref.tag_or_digest, image.top, policy, cancel)
     except (Cancelled, CancelledError):
         return result("cancelled", "stopped before the image was complete")
     except ImageFerryError as exc:
         return result("failed", str(exc))
     return result("copied")
+
+
+def _push_manifest(
+    target: Target,
+    repo: str,
+    reference: str,
+    manifest: Manifest,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+) -> None:
+    policy.run(lambda: target.sink.put_manifest(repo, reference, manifest), cancel)

@@ -10,9 +10,10 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.imagelist import ListEntry
+from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
-from imageferry.engine.locations import open_registry, open_target
-from imageferry.jobs.pairing import pair_references
+from imageferry.engine.locations import Target, open_registry, open_target
+from imageferry.jobs.pairing import Pairing, pair_references
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def run_check(
     targets = [open_target(config, t) for t in target_cfgs]
     pairs = pair_references(entries, source.host, targets, origin)
 
-    def one(pair: tuple[ListEntry, object, list]) -> CheckRow:  # type: ignore[type-arg]
+    def one(pair: Pairing) -> CheckRow:
         entry, src, dsts = pair
         try:
             digest = policy.run(
@@ -61,7 +62,9 @@ def run_check(
             raise
         except ImageFerryError as exc:
             return CheckRow(entry.line, str(src), None, (), str(exc))
-        states = tuple(_state(t, d, digest, policy, cancel) for t, d in zip(targets, dsts))
+        states = tuple(
+            _state(t, d, digest, policy, cancel) for t, d in zip(targets, dsts, strict=True)
+        )
         error = None if digest else "not found in the source registry"
         return CheckRow(entry.line, str(src), str(digest) if digest else None, states, error)
 
@@ -76,8 +79,8 @@ def run_check(
 
 
 def _state(
-    target, ref, digest: Digest | None, policy: RetryPolicy, cancel: CancelToken
-) -> TargetState:  # type: ignore[no-untyped-def]
+    target: Target, ref: Reference, digest: Digest | None, policy: RetryPolicy, cancel: CancelToken
+) -> TargetState:
     try:
         there = policy.run(
             lambda: target.sink.manifest_digest(ref.repository, ref.tag_or_digest), cancel

@@ -9,6 +9,7 @@ import json
 import os
 import random
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imageferry.core.digest import Digest
@@ -21,6 +22,7 @@ from imageferry.core.manifest import (
     Manifest,
     parse_manifest,
 )
+from imageferry.core.store import BlobSink
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -64,7 +66,11 @@ def make_layer(seed: str, size: int, media_type: str = DOCKER_LAYER, level: int 
 
 
 def make_image(
-    layers: list[Layer], *, oci: bool = False, arch: str = "amd64", variant: str | None = None,
+    layers: list[Layer],
+    *,
+    oci: bool = False,
+    arch: str = "amd64",
+    variant: str | None = None,
     label: str = "",
 ) -> tuple[Blob, list[Blob]]:
     """(manifest blob, [config, layers...]) for a runnable-looking linux image."""
@@ -76,14 +82,16 @@ def make_image(
     }
     if variant:
         config["variant"] = variant
-    config_blob = Blob(json.dumps(config, sort_keys=True).encode(), OCI_CONFIG if oci else DOCKER_CONFIG)
+    config_blob = Blob(
+        json.dumps(config, sort_keys=True).encode(), OCI_CONFIG if oci else DOCKER_CONFIG
+    )
     doc = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
         "config": config_blob.descriptor(),
         "layers": [layer.blob.descriptor() for layer in layers],
     }
-    manifest = Blob(json.dumps(doc, indent=3).encode(), doc["mediaType"])
+    manifest = Blob(json.dumps(doc, indent=3).encode(), OCI_MANIFEST if oci else DOCKER_MANIFEST)
     return manifest, [config_blob, *(layer.blob for layer in layers)]
 
 
@@ -92,15 +100,19 @@ def make_index(children: list[tuple[Blob, str, str | None]], oci: bool = True) -
         "schemaVersion": 2,
         "mediaType": OCI_INDEX if oci else DOCKER_LIST,
         "manifests": [
-            {**m.descriptor(), "platform": {"os": "linux", "architecture": arch,
-                                            **({"variant": v} if v else {})}}
+            {
+                **m.descriptor(),
+                "platform": {"os": "linux", "architecture": arch, **({"variant": v} if v else {})},
+            }
             for m, arch, v in children
         ],
     }
-    return Blob(json.dumps(doc, indent=3).encode(), doc["mediaType"])
+    return Blob(json.dumps(doc, indent=3).encode(), OCI_INDEX if oci else DOCKER_LIST)
 
 
-def make_artifact(payload: bytes, artifact_type: str = "application/vnd.example.sbom+json") -> tuple[Blob, list[Blob]]:
+def make_artifact(
+    payload: bytes, artifact_type: str = "application/vnd.example.sbom+json"
+) -> tuple[Blob, list[Blob]]:
     empty = Blob(b"{}", OCI_EMPTY)
     layer = Blob(payload, "application/json")
     doc = {
@@ -113,8 +125,14 @@ def make_artifact(payload: bytes, artifact_type: str = "application/vnd.example.
     return Blob(json.dumps(doc).encode(), OCI_MANIFEST), [empty, layer]
 
 
-def push_image(sink, repository: str, reference: str, manifest: Blob, blobs: list[Blob],
-               children: list[tuple[Blob, list[Blob]]] = ()) -> Manifest:  # type: ignore[no-untyped-def]
+def push_image(
+    sink: BlobSink,
+    repository: str,
+    reference: str,
+    manifest: Blob,
+    blobs: list[Blob],
+    children: Sequence[tuple[Blob, list[Blob]]] = (),
+) -> Manifest:
     """Push blobs, child manifests, then ``manifest`` under ``reference``."""
     for child, child_blobs in children:
         push_image(sink, repository, str(child.digest), child, child_blobs)
@@ -139,7 +157,7 @@ class Sample:
         return f"{self.repository}:{self.tag}"
 
 
-def push_sample_set(sink, layer_size: int = 64 * 1024, seed: str = "s") -> list[Sample]:  # type: ignore[no-untyped-def]
+def push_sample_set(sink: BlobSink, layer_size: int = 64 * 1024, seed: str = "s") -> list[Sample]:
     """A dozen images: Docker and OCI, shared base layers, a multi-platform index, an artifact."""
     base = make_layer(f"{seed}-base", layer_size)
     base_oci = Layer(Blob(base.blob.data, OCI_LAYER), base.diff_id)
@@ -155,7 +173,9 @@ def push_sample_set(sink, layer_size: int = 64 * 1024, seed: str = "s") -> list[
     for i in range(3):
         extra = make_layer(f"{seed}-svc-{i}", layer_size // 4, OCI_LAYER)
         manifest, blobs = make_image([base_oci, extra], oci=True, label=f"svc{i}")
-        record("team/services", f"v{i}", push_image(sink, "team/services", f"v{i}", manifest, blobs))
+        record(
+            "team/services", f"v{i}", push_image(sink, "team/services", f"v{i}", manifest, blobs)
+        )
     for i in range(2):
         tool = make_layer(f"{seed}-tool-{i}", 1024 + i)
         manifest, blobs = make_image([tool], label=f"tool{i}")
@@ -166,16 +186,22 @@ def push_sample_set(sink, layer_size: int = 64 * 1024, seed: str = "s") -> list[
         manifest, blobs = make_image([base_oci, layer], oci=True, arch=arch, variant=variant)
         children.append((manifest, blobs, arch, variant))
     index = make_index([(m, a, v) for m, _, a, v in children])
-    record("multi/arch", "1", push_image(sink, "multi/arch", "1", index, [],
-                                         [(m, b) for m, b, _, _ in children]))
+    record(
+        "multi/arch",
+        "1",
+        push_image(sink, "multi/arch", "1", index, [], [(m, b) for m, b, _, _ in children]),
+    )
     dl_children = []
     for arch in ("amd64", "s390x"):
         layer = make_layer(f"{seed}-dl-{arch}", 2048)
         manifest, blobs = make_image([layer], arch=arch)
         dl_children.append((manifest, blobs, arch))
     dlist = make_index([(m, a, None) for m, _, a in dl_children], oci=False)
-    record("multi/dockerlist", "2", push_image(sink, "multi/dockerlist", "2", dlist, [],
-                                               [(m, b) for m, b, _ in dl_children]))
+    record(
+        "multi/dockerlist",
+        "2",
+        push_image(sink, "multi/dockerlist", "2", dlist, [], [(m, b) for m, b, _ in dl_children]),
+    )
     manifest, blobs = make_artifact(json.dumps({"sbom": seed}).encode())
     record("artifacts/sbom", "1", push_image(sink, "artifacts/sbom", "1", manifest, blobs))
     return out

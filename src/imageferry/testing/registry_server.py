@@ -123,8 +123,6 @@ def htpasswd_auth(folder: Path, user: str, password: str) -> dict:
         raise RuntimeError("htpasswd is missing: apt-get install apache2-utils")
     path = folder / "htpasswd"
     folder.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(
-        [tool, "-Bbn", user, password], check=True, capture_output=True
-    ).stdout
+    out = subprocess.run([tool, "-Bbn", user, password], check=True, capture_output=True).stdout
     path.write_bytes(out)
     return {"htpasswd": {"realm": "imageferry-test", "path": str(path)}}
