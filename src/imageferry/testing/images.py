@@ -53,7 +53,8 @@ class Layer:
 def make_layer(seed: str, size: int, media_type: str = DOCKER_LAYER, level: int = 1) -> Layer:
     """A tar.gz with one file of ``size`` pseudo-random bytes (deterministic per seed)."""
     rng = random.Random(seed)
-    payload = rng.randbytes(size) if size else b""
+    block = 1 << 20
+    payload = b"".join(rng.randbytes(min(block, size - i)) for i in range(0, size, block))
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo(f"data/{seed.replace('/', '_')}.bin")
