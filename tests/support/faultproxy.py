@@ -24,7 +24,7 @@ class Fault:
     status: int | None = None  # answer this instead of forwarding
     headers: tuple[tuple[str, str], ...] = ()
     reset_after: int | None = None  # forward, but reset after this many body bytes
-    rate: int | None = None  # forward the body at this many bytes per second
+    rate: int | None = None  # forward bodies (both ways) at this many bytes per second
 
 
 Rule = Callable[[str, str, int], Fault | None]
@@ -100,12 +100,15 @@ class FaultProxy:
                 upstream.putheader(k, v)
         upstream.endheaders()
         left = length
+        step = 64 * 1024 if fault is not None and fault.rate else 1 << 20
         while left > 0:
-            chunk = req.rfile.read(min(left, 1 << 20))
+            chunk = req.rfile.read(min(left, step))
             if not chunk:
                 break
             upstream.send(chunk)
             left -= len(chunk)
+            if fault is not None and fault.rate:
+                time.sleep(len(chunk) / fault.rate)
         resp = upstream.getresponse()
         body_len = resp.getheader("Content-Length")
         body = None if body_len is not None or method == "HEAD" else resp.read()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from imageferry.cli import inputs, options
-from imageferry.cli.render import Renderer, human_bytes
+from imageferry.cli.render import Renderer
+from imageferry.cli.summary import exit_code, print_result
 from imageferry.core.cancel import CancelToken
 from imageferry.core.manifest import Platform
-from imageferry.jobs.copy import CopyOptions, RunResult, run_copy
+from imageferry.jobs.copy import CopyOptions, run_copy
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,43 +30,4 @@ def run(args: argparse.Namespace) -> int:
             cancel.cancel()
             raise
         print_result(result, renderer, args.json)
-    if result.cancelled:
-        return 130
-    return 0 if result.ok else 1
-
-
-def print_result(result: RunResult, renderer: Renderer, as_json: bool) -> None:
-    if as_json:
-        doc = {
-            "ok": result.ok,
-            "cancelled": result.cancelled,
-            "seconds": round(result.seconds, 3),
-            "bytes_read": result.bytes_read,
-            "blobs": result.blobs,
-            "images": [r.__dict__ for r in result.images],
-        }
-        json.dump(doc, sys.stdout, indent=2)
-        print()
-        return
-    counts = ", ".join(
-        f"{result.count(s)} {s}"
-        for s in ("copied", "skipped", "failed", "cancelled")
-        if result.count(s)
-    )
-    blobs = ", ".join(f"{n} {k}" for k, n in result.blobs.items() if n) or "none"
-    speed = result.bytes_read / max(result.seconds, 1e-6)
-    summary = (
-        f"done in {result.seconds:.1f}s: images {counts or 'none'}; blobs {blobs}; "
-        f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
-    )
-    print(summary, file=sys.stderr if renderer.mode == "rich" else sys.stdout)
-    failed = [r for r in result.images if r.status in ("failed", "cancelled")]
-    if failed:
-        print(
-            "\nnot done (fix the cause, then rerun with these lines; finished work is not redone):"
-        )
-        seen = set()
-        for r in failed:
-            if r.line not in seen:
-                seen.add(r.line)
-                print(f"  {r.source}")
+    return exit_code(result)

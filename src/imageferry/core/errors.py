@@ -8,6 +8,7 @@ ImageFerryError                 anything the user can act on; ``str()`` is the m
 │   └── NotFoundError           manifest or blob unknown (404)
 ├── DigestMismatchError         bytes did not match the digest they were fetched for
 ├── UnsupportedManifestError    schema 1, unknown media types
+├── PackageError                an offline package is missing, damaged or unsuitable
 └── Cancelled                   the user pressed stop / Ctrl-C
 
 Errors carry what callers branch on (``temporary``, ``status``, ``retry_after``).
@@ -74,3 +75,7 @@ class UnsupportedManifestError(ImageFerryError):
 class Cancelled(ImageFerryError):
     def __init__(self, message: str = "stopped by the user") -> None:
         super().__init__(message)
+
+
+class PackageError(ImageFerryError):
+    """An offline package is missing, damaged, or does not fit the request."""

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.store import BlobSink
+from imageferry.package.checksum import sha256_file
+from imageferry.package.layout import Item
+from imageferry.package.meta import ImageRecord, PackageMeta, load_meta
+from imageferry.package.reader import PackageReader
+from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
+
+__all__ = [
+    "ImageRecord",
+    "Item",
+    "PackageMeta",
+    "PackageReader",
+    "PackageWriter",
+    "Target",
+    "open_package_reader",
+    "open_package_writer",
+    "open_registry",
+    "open_target",
+]
 
 
 @dataclass(frozen=True)
@@ -35,3 +54,33 @@ def open_registry(config: Config, cfg: RegistryConfig, *, writable: bool) -> Reg
 def open_target(config: Config, cfg: RegistryConfig) -> Target:
     registry = open_registry(config, cfg, writable=True)
     return Target(registry, registry.host, cfg.repository)
+
+
+def open_package_writer(
+    outdir: Path,
+    prefix: str,
+    fingerprint: str,
+    *,
+    base_meta: Path | None,
+    source: str,
+    compression: str,
+    files: int,
+) -> PackageWriter:
+    """A package being saved (resumes an unfinished one with the same fingerprint)."""
+    base = None
+    if base_meta is not None:
+        meta = load_meta(base_meta)
+        base = BaseInfo(base_meta, sha256_file(base_meta), frozenset(b.digest for b in meta.blobs))
+    return PackageWriter.open(
+        outdir,
+        prefix,
+        fingerprint,
+        incremental=base,
+        source=source,
+        compression=compression,
+        files=files,
+    )
+
+
+def open_package_reader(meta_path: Path) -> PackageReader:
+    return PackageReader(meta_path)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError
+from imageferry.core.events import ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
-from imageferry.engine.locations import Target, open_registry, open_target
+from imageferry.engine.locations import PackageMeta, Target, open_registry, open_target
+from imageferry.jobs.load import open_verified
 from imageferry.jobs.pairing import Pairing, pair_references
 
 
@@ -92,3 +95,68 @@ def _state(
     if there is None:
         return TargetState(target.name, str(ref), "missing")
     return TargetState(target.name, str(ref), "same" if there == digest else "differs")
+
+
+@dataclass(frozen=True)
+class PackageRow:
+    name: str
+    digest: str
+    target_name: str | None = None
+    state: str | None = None  # "same", "differs", "missing", "error"
+
+
+@dataclass(frozen=True)
+class PackageReport:
+    path: Path
+    meta: PackageMeta
+    rows: list[PackageRow]
+
+    def to_json(self) -> dict:
+        return {
+            "package": str(self.path),
+            "kind": self.meta.kind,
+            "base": self.meta.base.file if self.meta.base else None,
+            "datafiles": [d.model_dump() for d in self.meta.datafiles],
+            "images": [r.__dict__ for r in self.rows],
+        }
+
+
+def check_package(
+    config: Config,
+    meta_path: Path,
+    target_cfgs: list[RegistryConfig],
+    *,
+    verify: str,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+) -> PackageReport:
+    """Verify a package (raises PackageError) and say what each target already has."""
+    reader = open_verified(meta_path, verify, ignore_events, workers=4)
+    targets = [open_target(config, t) for t in target_cfgs]
+    rows = []
+    try:
+        for img in reader.meta.images:
+            name = f"{img.repository}:{img.tag}" if img.tag else f"{img.repository}@{img.digest}"
+            if not targets:
+                rows.append(PackageRow(name, img.digest))
+                continue
+            entry = ListEntry(
+                0,
+                name,
+                Reference(
+                    "", img.repository, img.tag, None if img.tag else Digest.parse(img.digest)
+                ),
+            )
+            for t in targets:
+                state = _state(
+                    t,
+                    entry.target_ref(t.host, t.namespace),
+                    Digest.parse(img.digest),
+                    policy,
+                    cancel,
+                )
+                rows.append(PackageRow(state.ref, img.digest, t.name, state.state))
+    finally:
+        for t in targets:
+            t.sink.close()
+    return PackageReport(meta_path, reader.meta, rows)

@@ -10,10 +10,11 @@ from imageferry.core.events import EventSink
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import Platform
 from imageferry.core.retry import RetryPolicy
-from imageferry.engine.execute import ImageResult, execute_plan
+from imageferry.engine.execute import execute_plan
 from imageferry.engine.locations import open_registry, open_target
 from imageferry.engine.plan import resolve_plan
 from imageferry.jobs.pairing import pair_references
+from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally
 
 
@@ -22,24 +23,6 @@ class CopyOptions:
     workers: int = 5
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     platforms: tuple[Platform, ...] = ()
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a copy, save or load did: one row per image and target, plus totals."""
-
-    images: list[ImageResult]
-    seconds: float
-    bytes_read: int
-    blobs: dict[str, int]
-    cancelled: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return not self.cancelled and all(r.status in ("copied", "skipped") for r in self.images)
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.images if r.status == status)
 
 
 def run_copy(

@@ -16,10 +16,20 @@ def pair_references(
 
     Raises InputError when two lines would write the same target tag.
     """
+    return pair_names(entries, source_host, [(t.host, t.namespace) for t in targets], origin)
+
+
+def pair_names(
+    entries: list[ListEntry],
+    source_host: str,
+    destinations: list[tuple[str, str | None]],
+    origin: str,
+) -> list[Pairing]:
+    """As :func:`pair_references`, for destinations given as (host, namespace)."""
     pairs = [
-        (e, e.source_ref(source_host), [e.target_ref(t.host, t.namespace) for t in targets])
+        (e, e.source_ref(source_host), [e.target_ref(host, ns) for host, ns in destinations])
         for e in entries
     ]
-    for i in range(len(targets)):
+    for i in range(len(destinations)):
         check_unique_targets([(e, dsts[i]) for e, _, dsts in pairs], origin)
     return pairs

@@ -1,0 +1,159 @@
+"""The command-line grammar: one sub-command per job, shared options defined once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from imageferry import __version__
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"imageferry: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add = p.add_argument
+    add(
+        "-c",
+        "--config",
+        metavar="CFG",
+        help="config file (default: cfg.yaml here or beside the program)",
+    )
+    add(
+        "-j",
+        "--maxconn",
+        type=int,
+        metavar="N",
+        help="parallel transfers (default: maxconn from cfg.yaml, else 5)",
+    )
+    add(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="retries per request or blob (default: retries from cfg.yaml, else 2)",
+    )
+    add("--json", action="store_true", help="print one JSON document with the results")
+    add(
+        "--log",
+        metavar="FILE",
+        default="imageferry.log",
+        help="append a log here (default: imageferry.log)",
+    )
+
+
+def _image_list(p: argparse.ArgumentParser, *, source: bool = True) -> None:
+    p.add_argument(
+        "-l",
+        "--list",
+        metavar="FILE",
+        help="image list file, one image per line ('-' reads standard input)",
+    )
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="images to work on, instead of -l")
+    if source:
+        p.add_argument(
+            "--from",
+            dest="source",
+            metavar="SRC",
+            help="source: a name from cfg.yaml or http(s)://host:port",
+        )
+
+
+def _targets(p: argparse.ArgumentParser, text: str) -> None:
+    p.add_argument("--to", dest="targets", action="append", metavar="DST", help=text)
+
+
+def _platform(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="OS/ARCH",
+        help="only this platform of multi-platform images; repeatable",
+    )
+
+
+def _verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--verify",
+        choices=["full", "quick"],
+        default="full",
+        help="check data files by sha256 (full, default) or by size only (quick)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="imageferry",
+        description="Move container images between registries without Docker.",
+        epilog="Exit codes: 0 all images done, 1 some failed, 2 bad input, 130 stopped.",
+    )
+    parser.add_argument("--version", action="version", version=f"imageferry {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    copy = sub.add_parser(
+        "copy",
+        help="copy images from a source to target registries (直传)",
+        description="Stream images to every target; only what it lacks moves.",
+    )
+    _common(copy)
+    _image_list(copy)
+    _targets(copy, "target: name from cfg.yaml or URL; repeat for several")
+    _platform(copy)
+
+    save = sub.add_parser(
+        "save",
+        help="save images into an offline package (下载)",
+        description="Write images into package files to carry across an air gap.",
+    )
+    _common(save)
+    _image_list(save)
+    save.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="folder for the package (a dated sub-folder is made; default: here)",
+    )
+    save.add_argument("--prefix", metavar="P", help="file name prefix (default: outprefix, img)")
+    save.add_argument(
+        "--base",
+        metavar="OLD_meta.yaml",
+        help="incremental: leave out what this earlier package already carries",
+    )
+    save.add_argument("--single-file", action="store_true", help="one data file, not one per -j")
+    save.add_argument(
+        "--compress",
+        choices=["none", "zstd"],
+        help="compress data files (default: compressor from cfg.yaml, else none)",
+    )
+    _platform(save)
+
+    load = sub.add_parser(
+        "load",
+        help="push an offline package into target registries (上传)",
+        description="Verify a package, then push its images into the target.",
+    )
+    load.add_argument("package", metavar="PKG_meta.yaml", help="the package's meta file")
+    _common(load)
+    load.add_argument(
+        "-l", "--list", metavar="FILE", help="load only these images (lines may rename with ->)"
+    )
+    _targets(load, "target: name from cfg.yaml or URL; repeat for several")
+    _verify(load)
+
+    check = sub.add_parser(
+        "check",
+        help="check an image list or a package (校验)",
+        description="Resolve every line and look it up in the source (and "
+        "targets), or verify a package: imageferry check PKG_meta.yaml",
+    )
+    _common(check)
+    _image_list(check)
+    _targets(check, "also say whether this target has each image")
+    _verify(check)
+    return parser

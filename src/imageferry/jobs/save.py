@@ -1,0 +1,173 @@
+"""Save (下载): write listed images from a source registry into an offline package."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imageferry.core.cancel import CancelToken
+from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.events import EventSink, Message
+from imageferry.core.imagelist import ListEntry
+from imageferry.core.manifest import Platform
+from imageferry.core.retry import RetryPolicy
+from imageferry.engine.execute import ImageResult, execute_plan
+from imageferry.engine.locations import (
+    ImageRecord,
+    Item,
+    PackageWriter,
+    Target,
+    open_package_writer,
+    open_registry,
+)
+from imageferry.engine.plan import TransferPlan, resolve_plan
+from imageferry.jobs.pairing import Pairing, pair_names
+from imageferry.jobs.results import RunResult
+from imageferry.jobs.tally import Tally
+
+
+@dataclass(frozen=True)
+class SaveOptions:
+    outdir: Path
+    prefix: str = "img"
+    base: Path | None = None
+    single_file: bool = False
+    compression: str = "none"
+    workers: int = 5
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    platforms: tuple[Platform, ...] = ()
+
+
+def run_save(
+    config: Config,
+    entries: list[ListEntry],
+    source_cfg: RegistryConfig,
+    options: SaveOptions,
+    events: EventSink,
+    cancel: CancelToken,
+    origin: str = "image list",
+) -> RunResult:
+    """Blocking. Writes the meta file only when every image is in the package."""
+    source = open_registry(config, source_cfg, writable=False)
+    tally = Tally(events)
+    files = 1 if options.single_file else options.workers
+    try:
+        pairs = pair_names(entries, source.host, [("", None)], origin)
+        writer = open_package_writer(
+            options.outdir,
+            options.prefix,
+            _fingerprint(source.host, pairs, options, files),
+            base_meta=options.base,
+            source=source.host,
+            compression=options.compression,
+            files=files,
+        )
+        if writer.resumed:
+            tally(Message("info", f"resuming the unfinished package {writer.stem}"))
+        targets = [Target(writer, "", None)]
+
+        def plan() -> TransferPlan:
+            return resolve_plan(
+                pairs,
+                source,
+                targets,
+                platforms=options.platforms,
+                policy=options.policy,
+                cancel=cancel,
+                events=tally,
+                workers=options.workers,
+            )
+
+        transfer = plan()
+        if any(image.error for image in transfer.images):
+            return _unfinished(transfer, tally, cancel)
+        if not writer.prepare(_items(transfer)):
+            tally(Message("warning", "the source changed since the unfinished save; starting over"))
+            transfer = plan()
+        results = execute_plan(
+            transfer,
+            source,
+            targets,
+            policy=options.policy,
+            cancel=cancel,
+            events=tally,
+            workers=options.workers,
+        )
+        result = RunResult(
+            results, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled
+        )
+        if not result.ok:
+            return result
+        meta = writer.finish(_records(transfer))
+        return RunResult(
+            results,
+            tally.seconds,
+            tally.bytes_read,
+            dict(tally.blobs),
+            False,
+            meta,
+            _data_files(writer, meta),
+        )
+    finally:
+        source.close()
+
+
+def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunResult:
+    rows = [
+        ImageResult(
+            i.entry.line,
+            str(i.source),
+            str(d.ref),
+            "package",
+            "failed" if i.error else "cancelled",
+            error=i.error or "not saved: another image of the list failed",
+        )
+        for i in plan.images
+        for d in i.deliveries
+    ]
+    return RunResult(rows, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled)
+
+
+def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions, files: int) -> str:
+    doc = {
+        "source": host,
+        "images": [[str(src), str(dsts[0])] for _, src, dsts in pairs],
+        "base": str(options.base.resolve()) if options.base else None,
+        "compression": options.compression,
+        "files": files,
+        "platforms": [str(p) for p in options.platforms],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _items(plan: TransferPlan) -> list[Item]:
+    items: dict[str, Item] = {}
+    for image in plan.images:
+        for m in image.manifests:
+            items[str(m.digest)] = Item(str(m.digest), m.size, m.media_type)
+        for b in image.blobs:
+            items.setdefault(str(b.digest), Item(str(b.digest), b.size, b.media_type))
+    return list(items.values())
+
+
+def _records(plan: TransferPlan) -> list[ImageRecord]:
+    records: dict[tuple[str, str | None], ImageRecord] = {}
+    for image in plan.images:
+        ref = image.deliveries[0].ref
+        records.setdefault(
+            (ref.repository, ref.tag or str(image.top.digest)),
+            ImageRecord(
+                repository=ref.repository,
+                tag=ref.tag,
+                digest=str(image.top.digest),
+                media_type=image.top.media_type,
+                source=str(image.source),
+            ),
+        )
+    return list(records.values())
+
+
+def _data_files(writer: PackageWriter, meta: Path) -> list[tuple[str, int]]:
+    return [(p.name, p.stat().st_size) for p in sorted(meta.parent.glob(f"{writer.stem}_*"))]

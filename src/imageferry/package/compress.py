@@ -1,0 +1,65 @@
+"""zstd for data files: one frame per tar entry, so a reader can seek to any blob."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from imageferry.package.tarfmt import BLOCK, END_OF_ARCHIVE, padding, parse_header
+
+COPY = 1024 * 1024
+
+
+def compress_tar(src: Path, dst: Path, level: int = 3) -> dict[int, int]:
+    """Write ``dst`` as zstd frames, one per entry of ``src``; map header offset → frame offset."""
+    frames: dict[int, int] = {}
+    cctx = zstandard.ZstdCompressor(level=level)
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        while True:
+            at = fin.tell()
+            block = fin.read(BLOCK)
+            if len(block) < BLOCK:
+                break
+            parsed = parse_header(block, str(src))
+            frames[at] = fout.tell()
+            writer = cctx.stream_writer(fout, closefd=False)
+            if parsed is None:
+                writer.write(block + fin.read(BLOCK))
+                writer.flush(zstandard.FLUSH_FRAME)
+                break
+            writer.write(block)
+            left = parsed[1] + padding(parsed[1])
+            while left:
+                chunk = fin.read(min(COPY, left))
+                if not chunk:
+                    raise OSError(f"{src} ended inside an entry")
+                writer.write(chunk)
+                left -= len(chunk)
+            writer.flush(zstandard.FLUSH_FRAME)
+    return frames
+
+
+def read_frame(f: BinaryIO, frame: int, skip: int, size: int) -> Iterator[bytes]:
+    """Bytes ``skip``…``skip+size`` of the entry in the frame at ``frame``."""
+    f.seek(frame)
+    reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=False, closefd=False)
+    left = skip
+    while left:
+        got = reader.read(min(left, COPY))
+        if not got:
+            return
+        left -= len(got)
+    left = size
+    while left:
+        chunk = reader.read(min(left, COPY))
+        if not chunk:
+            return
+        left -= len(chunk)
+        yield chunk
+
+
+def end_marker() -> bytes:
+    return END_OF_ARCHIVE

@@ -1,0 +1,134 @@
+"""The meta file: the package's index, written last. Never holds credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from imageferry.core.digest import Digest
+from imageferry.core.errors import PackageError
+
+FORMAT = "imageferry-package"
+VERSION = 1
+META_SUFFIX = "_meta.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ImageRecord(_Model):
+    repository: str
+    tag: str | None = None
+    digest: str
+    media_type: str = Field(alias="mediaType")
+    source: str = ""  # the reference it was saved from
+
+
+class BlobRecord(_Model):
+    digest: str
+    size: int = Field(ge=0)
+    media_type: str = Field("", alias="mediaType")
+    file: str | None = None  # data file holding it; None when in the base package
+    offset: int | None = Field(None, ge=0)  # where its bytes start in the (uncompressed) tar
+    frame: int | None = Field(None, ge=0)  # compressed files: where its zstd frame starts
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        Digest.parse(value)
+        return value
+
+    @property
+    def in_base(self) -> bool:
+        return self.file is None
+
+
+class DataFileRecord(_Model):
+    name: str
+    size: int = Field(ge=0)
+    sha256: str
+
+
+class BaseRecord(_Model):
+    file: str
+    sha256: str
+
+
+class PackageMeta(_Model):
+    format: Literal["imageferry-package"] = "imageferry-package"
+    version: int = VERSION
+    tool: str
+    created: str
+    kind: Literal["full", "incremental"]
+    base: BaseRecord | None = None
+    source: str
+    compression: Literal["none", "zstd"] = "none"
+    images: list[ImageRecord]
+    blobs: list[BlobRecord]
+    datafiles: list[DataFileRecord]
+
+    def blob_map(self) -> dict[str, BlobRecord]:
+        return {b.digest: b for b in self.blobs}
+
+
+def dump_meta(meta: PackageMeta) -> str:
+    data = meta.model_dump(by_alias=True, exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200)
+
+
+def load_meta(path: Path) -> PackageMeta:
+    """Read and validate a meta file; every problem is a :class:`PackageError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackageError(f"cannot read package meta file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise PackageError(f"{path} is not valid YAML: the meta file is damaged") from None
+    if isinstance(data, dict) and "datafiles" in data and "format" not in data:
+        raise PackageError(
+            f"{path} looks like an image-transmit package; imageferry reads only its own "
+            "format (v1). Save the images again with imageferry."
+        )
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise PackageError(f"{path} is not an imageferry package meta file")
+    if data.get("version") != VERSION:
+        raise PackageError(
+            f"{path} has package format version {data.get('version')}; this imageferry reads "
+            f"version {VERSION}. Use a matching imageferry version."
+        )
+    try:
+        meta = PackageMeta.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PackageError(
+            f"{path}: {where}: {first['msg']} — the meta file was edited or damaged"
+        ) from None
+    _check_consistency(meta, path)
+    return meta
+
+
+def _check_consistency(meta: PackageMeta, path: Path) -> None:
+    names = {d.name for d in meta.datafiles}
+    for d in meta.datafiles:
+        if Path(d.name).name != d.name or d.name in (".", ".."):
+            raise PackageError(f"{path}: data file name '{d.name}' must be a plain file name")
+    blobs = meta.blob_map()
+    if len(blobs) != len(meta.blobs):
+        raise PackageError(f"{path}: a blob is listed twice; the meta file was edited")
+    for b in meta.blobs:
+        if b.file is not None and (b.file not in names or b.offset is None):
+            raise PackageError(f"{path}: blob {b.digest} points to unknown data file '{b.file}'")
+    for image in meta.images:
+        if image.digest not in blobs:
+            raise PackageError(
+                f"{path}: image {image.repository}:{image.tag} has no manifest in the package"
+            )
+    if meta.kind == "incremental" and meta.base is None:
+        raise PackageError(f"{path}: an incremental package must name its base")

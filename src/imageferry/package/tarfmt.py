@@ -1,0 +1,63 @@
+"""The tar dialect of data files: USTAR headers, content-addressed names, nothing else.
+
+Readers never trust an entry: only ``blobs/<alg>/<hex>``, ``oci-layout`` and
+``index.json`` regular files are accepted, and each must match the meta.
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+
+BLOCK = 512
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
+_BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")
+LAYOUT_NAMES = ("oci-layout", "index.json")
+
+
+def blob_name(digest: str) -> str:
+    algorithm, _, hex_ = digest.partition(":")
+    return f"blobs/{algorithm}/{hex_}"
+
+
+def padding(size: int) -> int:
+    return (BLOCK - size % BLOCK) % BLOCK
+
+
+def entry_size(size: int) -> int:
+    """Header plus data plus padding."""
+    return BLOCK + size + padding(size)
+
+
+def header(name: str, size: int, mtime: int) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.type = tarfile.REGTYPE
+    data = info.tobuf(format=tarfile.USTAR_FORMAT)
+    assert len(data) == BLOCK
+    return data
+
+
+def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
+    """(name, size) of a header block, None at the end marker. Raises ValueError if unsafe."""
+    if block == b"\0" * BLOCK:
+        return None
+    try:
+        info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")
+    except tarfile.TarError as exc:
+        raise ValueError(f"{where}: not a tar header ({exc})") from None
+    name = info.name
+    if not info.isreg():
+        raise ValueError(f"{where}: entry '{name}' is not a regular file (links are refused)")
+    if name.startswith("/") or ".." in name.split("/") or "\\" in name:
+        raise ValueError(f"{where}: entry '{name}' has an unsafe path")
+    if not (_BLOB_NAME.match(name) or name in LAYOUT_NAMES):
+        raise ValueError(f"{where}: unexpected entry '{name}'")
+    return name, info.size
+
+
+def digest_of_name(name: str) -> str | None:
+    m = _BLOB_NAME.match(name)
+    return f"{m.group(1)}:{m.group(2)}" if m else None
