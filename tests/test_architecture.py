@@ -11,7 +11,8 @@ SRC = Path(imageferry.__file__).parent
 ALLOWED = {
     "core": {"core"},
     "registry": {"core", "registry"},
-    "engine": {"core", "registry", "engine"},
+    "package": {"core", "package", "__init__"},
+    "engine": {"core", "registry", "package", "engine"},
     "jobs": {"core", "engine", "jobs"},
     "cli": {"core", "jobs", "cli", "__init__"},
     "testing": {"core", "registry", "testing"},

@@ -24,21 +24,29 @@ def _run(title: str, args: list[str], cwd: Path) -> int:
     return subprocess.run([sys.executable, "-m", "imageferry", *args], cwd=cwd).returncode
 
 
-def _verify(work: Path, expected: int) -> int:
-    print("\n=== verify: every image on the site has the source's manifest digest", flush=True)
+def _steps(work: Path, steps: list[tuple[str, list[str]]]) -> int:
+    for title, cmd in steps:
+        rc = _run(title, cmd, work)
+        if rc != 0:
+            print(f"\ndemo FAILED at: {title} (exit {rc})")
+            return rc
+    return 0
+
+
+def _verify(work: Path, target: str, expected: int) -> int:
+    print(f"\n=== verify: every image on {target} has the source's manifest digest", flush=True)
     done = subprocess.run(
-        [sys.executable, "-m", "imageferry", "check", "-l", "images.txt", "--to", "site", "--json"],
+        [sys.executable, "-m", "imageferry", "check", "-l", "images.txt", "--to", target, "--json"],
         cwd=work,
         capture_output=True,
         text=True,
     )
     rows = json.loads(done.stdout or "[]")
     same = [r for r in rows if r["targets"] and r["targets"][0]["state"] == "same"]
-    print(f"{len(same)} of {expected} images identical on the site")
+    print(f"{len(same)} of {expected} images identical on {target}")
     if done.returncode != 0 or len(same) != expected:
-        print("demo FAILED: the site does not hold every image")
+        print(f"demo FAILED: {target} does not hold every image")
         return 1
-    print("demo OK: every image reached the site registry byte for byte.")
     return 0
 
 
@@ -49,19 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    company = start_registry(work / "registry-company")
-    site = start_registry(work / "registry-site")
+    servers = {
+        name: start_registry(work / f"registry-{name}") for name in ("company", "site", "airgap")
+    }
     try:
-        print(f"company registry (source): {company.url}\ncustomer registry (target): {site.url}")
-        client = Registry(RegistryConfig(registry=company.url), writable=True)
+        for name, server in servers.items():
+            print(f"registry {name}: {server.url}")
+        client = Registry(RegistryConfig(registry=servers["company"].url), writable=True)
         samples = push_sample_set(client, layer_size=2 * 1024 * 1024)
         client.close()
         print(f"pushed {len(samples)} sample images (Docker, OCI, multi-platform, an artifact)")
         (work / "cfg.yaml").write_text(
             "source:\n"
-            f'- name: company\n  registry: "{company.url}"\n'
+            f'- name: company\n  registry: "{servers["company"].url}"\n'
             "target:\n"
-            f'- name: site\n  registry: "{site.url}"\n'
+            f'- name: site\n  registry: "{servers["site"].url}"\n'
+            f'- name: airgap\n  registry: "{servers["airgap"].url}"\n'
             "maxconn: 5\nretries: 2\n"
         )
         (work / "images.txt").write_text(
@@ -70,23 +81,42 @@ def main(argv: list[str] | None = None) -> int:
             + "\n"
         )
         print(f"wrote {work / 'cfg.yaml'} and {work / 'images.txt'}")
-        steps = [
-            ("check: what will be copied where", ["check", "-l", "images.txt", "--to", "site"]),
+        direct = [
+            (
+                "check (校验): what will be copied where",
+                ["check", "-l", "images.txt", "--to", "site"],
+            ),
             (
                 "copy (直传): stream every image to the site",
                 ["copy", "-l", "images.txt", "--to", "site"],
             ),
             ("copy again: nothing left to move", ["copy", "-l", "images.txt", "--to", "site"]),
         ]
-        for title, cmd in steps:
-            rc = _run(title, cmd, work)
-            if rc != 0:
-                print(f"\ndemo FAILED at: {title} (exit {rc})")
-                return rc
-        return _verify(work, len(samples))
+        if _steps(work, direct) or _verify(work, "site", len(samples)):
+            return 1
+        save = [
+            (
+                "save (下载): write an offline package",
+                ["save", "-l", "images.txt", "--from", "company", "-o", "packages"],
+            )
+        ]
+        if _steps(work, save):
+            return 1
+        meta = str(next((work / "packages").glob("*/*_meta.yaml")).relative_to(work))
+        offline = [
+            ("check (校验) the package, as on the customer's jump host", ["check", meta]),
+            (
+                "load (上传): push the package into the air-gapped registry",
+                ["load", meta, "--to", "airgap"],
+            ),
+        ]
+        if _steps(work, offline) or _verify(work, "airgap", len(samples)):
+            return 1
+        print("\ndemo OK: copy, save and load delivered every image byte for byte.")
+        return 0
     finally:
-        company.stop()
-        site.stop()
+        for server in servers.values():
+            server.stop()
 
 
 if __name__ == "__main__":
