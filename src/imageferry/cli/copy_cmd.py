@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         workers=options.workers(config, args),
         policy=options.retry_policy(config, args),
         platforms=tuple(Platform.parse(p) for p in args.platform),
+        cache=options.cache_dir(config, args),
     )
     cancel = CancelToken()
     with Renderer.for_output(args.json) as renderer:

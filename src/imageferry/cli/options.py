@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
 from imageferry.core.retry import RetryPolicy
+from imageferry.jobs.cache import cache_folder
 
 
 def workers(config: Config, args: argparse.Namespace) -> int:
@@ -21,3 +23,7 @@ def retry_policy(config: Config, args: argparse.Namespace) -> RetryPolicy:
     if not 0 <= n <= 20:
         raise InputError(f"--retries must be between 0 and 20, not {n}")
     return RetryPolicy(retries=n)
+
+
+def cache_dir(config: Config, args: argparse.Namespace) -> Path | None:
+    return cache_folder(config, Path(args.cache) if args.cache else None, args.no_cache)

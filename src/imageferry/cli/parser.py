@@ -78,6 +78,15 @@ def _platform(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="blob cache folder (default: cache.pathname from cfg.yaml, else none)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not use the blob cache")
+
+
 def _verify(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--verify",
@@ -105,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _image_list(copy)
     _targets(copy, "target: name from cfg.yaml or URL; repeat for several")
     _platform(copy)
+    _cache(copy)
 
     save = sub.add_parser(
         "save",
@@ -132,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compress data files (default: compressor from cfg.yaml, else none)",
     )
     _platform(save)
+    _cache(save)
 
     load = sub.add_parser(
         "load",
@@ -156,4 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     _image_list(check)
     _targets(check, "also say whether this target has each image")
     _verify(check)
+    cache = sub.add_parser(
+        "cache",
+        help="show or trim the local blob cache",
+        description="info: size and age of the cache; prune: apply keepdays "
+        "and keepsize now (runs also do it before and after).",
+    )
+    cache.add_argument("action", choices=["info", "prune"])
+    cache.add_argument("-c", "--config", metavar="CFG", help="config file")
+    cache.add_argument("--cache", metavar="DIR", help="cache folder (default: from cfg.yaml)")
+    cache.add_argument("--json", action="store_true", help="print JSON")
+    cache.add_argument("--log", metavar="FILE", default="imageferry.log", help="log file")
     return parser

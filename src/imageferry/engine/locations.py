@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from imageferry.cache.store import BlobCache
+from imageferry.cache.wrapper import CachedSource
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.store import BlobSink
 from imageferry.package.checksum import sha256_file
@@ -15,15 +17,19 @@ from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
 
 __all__ = [
+    "BlobCache",
+    "CachedSource",
     "ImageRecord",
     "Item",
     "PackageMeta",
     "PackageReader",
     "PackageWriter",
     "Target",
+    "open_cache",
     "open_package_reader",
     "open_package_writer",
     "open_registry",
+    "open_source",
     "open_target",
 ]
 
@@ -84,3 +90,32 @@ def open_package_writer(
 
 def open_package_reader(meta_path: Path) -> PackageReader:
     return PackageReader(meta_path)
+
+
+def cache_folder(config: Config, override: Path | None, disabled: bool = False) -> Path | None:
+    """The cache folder: ``--cache DIR``, else cfg.yaml's ``cache.pathname``, else none."""
+    if disabled:
+        return None
+    if override is not None:
+        return override
+    if config.cache is not None:
+        return config.folder / config.cache.pathname
+    return None
+
+
+def open_cache(config: Config, folder: Path | None) -> BlobCache | None:
+    """The blob cache in ``folder`` (pruned to its limits first), or None."""
+    if folder is None:
+        return None
+    limits = config.cache
+    cache = BlobCache(folder, limits.keepdays if limits else 7, limits.keepsize if limits else 10)
+    cache.prune()
+    return cache
+
+
+def open_source(
+    config: Config, cfg: RegistryConfig, cache: BlobCache | None
+) -> Registry | CachedSource:
+    """The source registry, read through the cache when there is one."""
+    registry = open_registry(config, cfg, writable=False)
+    return CachedSource(registry, cache) if cache is not None else registry

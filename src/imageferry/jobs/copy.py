@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
@@ -11,7 +12,7 @@ from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import Platform
 from imageferry.core.retry import RetryPolicy
 from imageferry.engine.execute import execute_plan
-from imageferry.engine.locations import open_registry, open_target
+from imageferry.engine.locations import open_cache, open_source, open_target
 from imageferry.engine.plan import resolve_plan
 from imageferry.jobs.pairing import pair_references
 from imageferry.jobs.results import RunResult
@@ -23,6 +24,7 @@ class CopyOptions:
     workers: int = 5
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     platforms: tuple[Platform, ...] = ()
+    cache: Path | None = None  # folder of the blob cache; None: no cache
 
 
 def run_copy(
@@ -36,7 +38,8 @@ def run_copy(
     origin: str = "image list",
 ) -> RunResult:
     """Blocking; call from a worker thread in a GUI. Stop with ``cancel.cancel()``."""
-    source = open_registry(config, source_cfg, writable=False)
+    cache = open_cache(config, options.cache)
+    source = open_source(config, source_cfg, cache)
     targets = [open_target(config, t) for t in target_cfgs]
     tally = Tally(events)
     try:
@@ -62,6 +65,8 @@ def run_copy(
         )
     finally:
         source.close()
+        if cache is not None:
+            cache.prune()
         for t in targets:
             t.sink.close()
     return RunResult(results, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled)

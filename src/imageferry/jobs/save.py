@@ -19,8 +19,9 @@ from imageferry.engine.locations import (
     Item,
     PackageWriter,
     Target,
+    open_cache,
     open_package_writer,
-    open_registry,
+    open_source,
 )
 from imageferry.engine.plan import TransferPlan, resolve_plan
 from imageferry.jobs.pairing import Pairing, pair_names
@@ -38,6 +39,7 @@ class SaveOptions:
     workers: int = 5
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     platforms: tuple[Platform, ...] = ()
+    cache: Path | None = None  # folder of the blob cache; None: no cache
 
 
 def run_save(
@@ -50,7 +52,8 @@ def run_save(
     origin: str = "image list",
 ) -> RunResult:
     """Blocking. Writes the meta file only when every image is in the package."""
-    source = open_registry(config, source_cfg, writable=False)
+    cache = open_cache(config, options.cache)
+    source = open_source(config, source_cfg, cache)
     tally = Tally(events)
     files = 1 if options.single_file else options.workers
     try:
@@ -112,6 +115,8 @@ def run_save(
         )
     finally:
         source.close()
+        if cache is not None:
+            cache.prune()
 
 
 def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunResult:

@@ -1,0 +1,1 @@
+"""The local blob cache: a content-addressed folder, and a read-through source wrapper."""

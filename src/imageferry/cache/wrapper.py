@@ -1,0 +1,86 @@
+"""Read-through caching of any blob source, in the style of go-containerregistry's cache.
+
+Hits are served from the cache folder and checked against their digest as
+they stream; a corrupt entry is discarded and the read fails as a temporary
+error, so the engine's retry fetches it from the source. Misses stream from
+the source into a temp file that is committed only after its digest matched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from imageferry.cache.store import BlobCache
+from imageferry.core.digest import verified_chunks
+from imageferry.core.errors import DigestMismatchError
+from imageferry.core.manifest import Descriptor, Manifest
+from imageferry.core.store import BlobSource
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+class CachedSource:
+    def __init__(self, source: BlobSource, cache: BlobCache) -> None:
+        self.source = source
+        self.cache = cache
+        self.name = source.name
+        self.host = getattr(source, "host", "")
+        self.hits = 0
+        self.misses = 0
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest:
+        return self.source.get_manifest(repository, reference)
+
+    def manifest_digest(self, repository: str, reference: str):  # type: ignore[no-untyped-def]
+        return self.source.manifest_digest(repository, reference)  # type: ignore[attr-defined]
+
+    def open_blob(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
+        path = self.cache.lookup(desc.digest, desc.size)
+        if path is not None:
+            self.hits += 1
+            return self._from_cache(desc)
+        self.misses += 1
+        return self._fill(repository, desc)
+
+    def _from_cache(self, desc: Descriptor) -> Iterator[bytes]:
+        with self.cache.using(desc.digest):
+            try:
+                with self.cache.path(desc.digest).open("rb") as f:
+                    chunks = iter(lambda: f.read(CHUNK), b"")
+                    yield from verified_chunks(chunks, desc.digest, desc.size, "cached blob")
+            except (DigestMismatchError, OSError) as exc:
+                self.cache.discard(desc.digest)
+                log.warning("cache entry %s was corrupt and is discarded", desc.digest)
+                raise DigestMismatchError(
+                    f"the cached copy of blob {desc.digest.short} was corrupt ({exc}); "
+                    "discarded it, fetching it from the source",
+                    expected=str(desc.digest),
+                    actual="(corrupt cache entry)",
+                ) from None
+
+    def _fill(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
+        temp, out = self.cache.new_temp()
+        committed = False
+        try:
+            with self.cache.using(desc.digest):
+                raw = self.source.open_blob(repository, desc)
+                try:
+                    for chunk in verified_chunks(raw, desc.digest, desc.size, "blob"):
+                        out.write(chunk)
+                        yield chunk
+                finally:
+                    close = getattr(raw, "close", None)
+                    if close:
+                        close()
+                out.close()
+                self.cache.commit(temp, desc.digest)
+                committed = True
+        finally:
+            if not committed:
+                out.close()
+                temp.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.source.close()

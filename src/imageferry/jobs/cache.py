@@ -1,0 +1,29 @@
+"""``cache info`` and ``cache prune``: look after the local blob cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imageferry.core.config import Config
+from imageferry.core.errors import InputError
+from imageferry.engine.locations import BlobCache, cache_folder
+
+__all__ = ["cache_folder", "cache_info", "cache_prune", "resolve_cache"]
+
+
+def resolve_cache(config: Config, override: Path | None) -> BlobCache:
+    folder = cache_folder(config, override)
+    if folder is None:
+        raise InputError(
+            "no cache configured: add 'cache: {pathname: cache}' to cfg.yaml or give --cache DIR"
+        )
+    limits = config.cache
+    return BlobCache(folder, limits.keepdays if limits else 7, limits.keepsize if limits else 10)
+
+
+def cache_info(config: Config, override: Path | None):  # type: ignore[no-untyped-def]
+    return resolve_cache(config, override).info()
+
+
+def cache_prune(config: Config, override: Path | None):  # type: ignore[no-untyped-def]
+    return resolve_cache(config, override).prune()
