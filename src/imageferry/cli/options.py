@@ -7,8 +7,10 @@ from pathlib import Path
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
+from imageferry.core.manifest import Platform
 from imageferry.core.retry import RetryPolicy
 from imageferry.jobs.cache import cache_folder
+from imageferry.jobs.options import TransferOptions
 
 
 def workers(config: Config, args: argparse.Namespace) -> int:
@@ -27,3 +29,13 @@ def retry_policy(config: Config, args: argparse.Namespace) -> RetryPolicy:
 
 def cache_dir(config: Config, args: argparse.Namespace) -> Path | None:
     return cache_folder(config, Path(args.cache) if args.cache else None, args.no_cache)
+
+
+def transfer(config: Config, args: argparse.Namespace) -> TransferOptions:
+    """Workers, retries, platforms and cache from the command line and cfg.yaml."""
+    return TransferOptions(
+        workers=workers(config, args),
+        policy=retry_policy(config, args),
+        platforms=tuple(Platform.parse(p) for p in getattr(args, "platform", [])),
+        cache=cache_dir(config, args) if hasattr(args, "cache") else None,
+    )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 
 from imageferry.cli.render import Renderer, human_bytes
+from imageferry.core.cancel import CancelToken
+from imageferry.core.events import EventSink
 from imageferry.jobs.results import RunResult
 
 
@@ -57,3 +60,16 @@ def exit_code(result: RunResult) -> int:
     if result.cancelled:
         return 130
     return 0 if result.ok else 1
+
+
+def run_job(as_json: bool, job: Callable[[EventSink, CancelToken], RunResult]) -> int:
+    """Run ``job`` with live progress; Ctrl-C stops it cleanly. Returns the exit code."""
+    cancel = CancelToken()
+    with Renderer.for_output(as_json) as renderer:
+        try:
+            result = job(renderer, cancel)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
+        print_result(result, renderer, as_json)
+    return exit_code(result)

@@ -15,9 +15,11 @@ from imageferry.core.manifest import Descriptor
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSink
-from imageferry.engine.execute import ImageResult, execute_plan
+from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import PackageReader, Target, open_package_reader, open_target
-from imageferry.engine.plan import TransferPlan, resolve_plan
+from imageferry.engine.plan import TransferPlan
+from imageferry.engine.transfer import Transfer
+from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_references
 from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally
@@ -25,8 +27,7 @@ from imageferry.jobs.tally import Tally
 
 @dataclass(frozen=True)
 class LoadOptions:
-    workers: int = 5
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    transfer: TransferOptions = field(default_factory=TransferOptions)
     verify: str = "full"  # "full": sha256 of every data file; "quick": sizes only
 
 
@@ -96,43 +97,25 @@ def run_load(
     origin: str = "image list",
 ) -> RunResult:
     """Blocking. Nothing is pushed unless the package verified and its base is in place."""
+    opts = options.transfer
     tally = Tally(events)
-    reader = open_verified(meta_path, options.verify, tally, options.workers)
+    reader = open_verified(meta_path, options.verify, tally, opts.workers)
     entries = select_images(reader, subset, origin)
     targets = [open_target(config, t) for t in target_cfgs]
     try:
         pairs = pair_references(entries, "", targets, origin)
         in_base = [p for p in pairs if reader.blob_map_entry(p[1]).in_base]
-        skipped = _images_in_base(reader, in_base, targets, options, cancel)
-        rest = [p for p in pairs if p not in in_base]
-        plan = resolve_plan(
-            rest,
-            reader,
-            targets,
-            platforms=(),
-            policy=options.policy,
-            cancel=cancel,
-            events=tally,
-            workers=options.workers,
-        )
-        _check_base_blobs(reader, plan, targets, options, cancel)
+        skipped = _images_in_base(reader, in_base, targets, opts.policy, cancel)
+        transfer = Transfer(reader, targets, opts.policy, cancel, tally, opts.workers)
+        plan = transfer.plan([p for p in pairs if p not in in_base])
+        _check_base_blobs(reader, plan, targets, opts.policy, cancel)
         for row in skipped:
             tally(ImageDone(row.line, row.source, row.target, row.status))
-        results = execute_plan(
-            plan,
-            reader,
-            targets,
-            policy=options.policy,
-            cancel=cancel,
-            events=tally,
-            workers=options.workers,
-        )
+        results = transfer.execute(plan)
     finally:
         for t in targets:
             t.sink.close()
-    return RunResult(
-        skipped + results, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled
-    )
+    return tally.result(skipped + results, cancel)
 
 
 def _base_name(reader: PackageReader) -> str:
@@ -143,7 +126,7 @@ def _images_in_base(
     reader: PackageReader,
     pairs: list[Pairing],
     targets: list[Target],
-    options: LoadOptions,
+    policy: RetryPolicy,
     cancel: CancelToken,
 ) -> list[ImageResult]:
     """Images an incremental package leaves wholly to its base: the target must have them."""
@@ -151,7 +134,7 @@ def _images_in_base(
     for entry, src, dsts in pairs:
         digest = reader.blob_map_entry(src).digest
         for i, dst in enumerate(dsts):
-            there = _manifest_digest(targets[i], dst, options.policy, cancel)
+            there = _manifest_digest(targets[i], dst, policy, cancel)
             if there is not None and str(there) == digest:
                 rows.append(
                     ImageResult(entry.line, str(src), str(dst), targets[i].name, "skipped", digest)
@@ -171,7 +154,7 @@ def _check_base_blobs(
     reader: PackageReader,
     plan: TransferPlan,
     targets: list[Target],
-    options: LoadOptions,
+    policy: RetryPolicy,
     cancel: CancelToken,
 ) -> None:
     blobs = reader.meta.blob_map()
@@ -185,7 +168,7 @@ def _check_base_blobs(
                 if d.up_to_date:
                     continue
                 sink = targets[d.target].sink
-                if not _has_blob(sink, d.ref.repository, blob, options.policy, cancel):
+                if not _has_blob(sink, d.ref.repository, blob, policy, cancel):
                     missing += 1
     if missing:
         raise PackageError(

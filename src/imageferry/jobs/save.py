@@ -11,9 +11,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.events import EventSink, Message
 from imageferry.core.imagelist import ListEntry
-from imageferry.core.manifest import Platform
-from imageferry.core.retry import RetryPolicy
-from imageferry.engine.execute import ImageResult, execute_plan
+from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
     ImageRecord,
     Item,
@@ -23,7 +21,9 @@ from imageferry.engine.locations import (
     open_package_writer,
     open_source,
 )
-from imageferry.engine.plan import TransferPlan, resolve_plan
+from imageferry.engine.plan import TransferPlan
+from imageferry.engine.transfer import Transfer
+from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_names
 from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally
@@ -36,10 +36,7 @@ class SaveOptions:
     base: Path | None = None
     single_file: bool = False
     compression: str = "none"
-    workers: int = 5
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    platforms: tuple[Platform, ...] = ()
-    cache: Path | None = None  # folder of the blob cache; None: no cache
+    transfer: TransferOptions = field(default_factory=TransferOptions)
 
 
 def run_save(
@@ -52,10 +49,11 @@ def run_save(
     origin: str = "image list",
 ) -> RunResult:
     """Blocking. Writes the meta file only when every image is in the package."""
-    cache = open_cache(config, options.cache)
+    opts = options.transfer
+    cache = open_cache(config, opts.cache)
     source = open_source(config, source_cfg, cache)
     tally = Tally(events)
-    files = 1 if options.single_file else options.workers
+    files = 1 if options.single_file else opts.workers
     try:
         pairs = pair_names(entries, source.host, [("", None)], origin)
         writer = open_package_writer(
@@ -69,50 +67,20 @@ def run_save(
         )
         if writer.resumed:
             tally(Message("info", f"resuming the unfinished package {writer.stem}"))
-        targets = [Target(writer, "", None)]
-
-        def plan() -> TransferPlan:
-            return resolve_plan(
-                pairs,
-                source,
-                targets,
-                platforms=options.platforms,
-                policy=options.policy,
-                cancel=cancel,
-                events=tally,
-                workers=options.workers,
-            )
-
-        transfer = plan()
-        if any(image.error for image in transfer.images):
-            return _unfinished(transfer, tally, cancel)
-        if not writer.prepare(_items(transfer)):
+        transfer = Transfer(
+            source, [Target(writer, "", None)], opts.policy, cancel, tally, opts.workers
+        )
+        plan = transfer.plan(pairs, opts.platforms)
+        if any(image.error for image in plan.images):
+            return _unfinished(plan, tally, cancel)
+        if not writer.prepare(_items(plan)):
             tally(Message("warning", "the source changed since the unfinished save; starting over"))
-            transfer = plan()
-        results = execute_plan(
-            transfer,
-            source,
-            targets,
-            policy=options.policy,
-            cancel=cancel,
-            events=tally,
-            workers=options.workers,
-        )
-        result = RunResult(
-            results, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled
-        )
+            plan = transfer.plan(pairs, opts.platforms)
+        result = tally.result(transfer.execute(plan), cancel)
         if not result.ok:
             return result
-        meta = writer.finish(_records(transfer))
-        return RunResult(
-            results,
-            tally.seconds,
-            tally.bytes_read,
-            dict(tally.blobs),
-            False,
-            meta,
-            _data_files(writer, meta),
-        )
+        meta = writer.finish(_records(plan))
+        return tally.result(result.images, cancel, package=meta, files=_data_files(writer, meta))
     finally:
         source.close()
         if cache is not None:
@@ -132,7 +100,7 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
         for i in plan.images
         for d in i.deliveries
     ]
-    return RunResult(rows, tally.seconds, tally.bytes_read, dict(tally.blobs), cancel.cancelled)
+    return tally.result(rows, cancel)
 
 
 def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions, files: int) -> str:
@@ -142,7 +110,7 @@ def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions, files: i
         "base": str(options.base.resolve()) if options.base else None,
         "compression": options.compression,
         "files": files,
-        "platforms": [str(p) for p in options.platforms],
+        "platforms": [str(p) for p in options.transfer.platforms],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from imageferry.core.cancel import CancelToken
 from imageferry.core.events import BlobDone, BlobProgress, Event, EventSink
+from imageferry.engine.execute import ImageResult
+from imageferry.jobs.results import RunResult
 
 
 @dataclass
@@ -30,3 +34,21 @@ class Tally:
     @property
     def seconds(self) -> float:
         return time.monotonic() - self.started
+
+    def result(
+        self,
+        images: list[ImageResult],
+        cancel: CancelToken,
+        package: Path | None = None,
+        files: list[tuple[str, int]] | None = None,
+    ) -> RunResult:
+        """The run's result with this tally's totals."""
+        return RunResult(
+            images,
+            self.seconds,
+            self.bytes_read,
+            dict(self.blobs),
+            cancel.cancelled,
+            package,
+            files or [],
+        )
