@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from imageferry.package.tarfmt import BLOCK, END_OF_ARCHIVE, padding, parse_header
+from imageferry.package.tarfmt import BLOCK, padding, parse_header, read_span
 
 COPY = 1024 * 1024
 
@@ -46,20 +46,6 @@ def read_frame(f: BinaryIO, frame: int, skip: int, size: int) -> Iterator[bytes]
     """Bytes ``skip``…``skip+size`` of the entry in the frame at ``frame``."""
     f.seek(frame)
     reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=False, closefd=False)
-    left = skip
-    while left:
-        got = reader.read(min(left, COPY))
-        if not got:
-            return
-        left -= len(got)
-    left = size
-    while left:
-        chunk = reader.read(min(left, COPY))
-        if not chunk:
-            return
-        left -= len(chunk)
-        yield chunk
-
-
-def end_marker() -> bytes:
-    return END_OF_ARCHIVE
+    for _ in read_span(reader.read, skip):
+        pass
+    yield from read_span(reader.read, size)

@@ -17,9 +17,7 @@ from imageferry.core.reference import Reference
 from imageferry.package.checksum import sha256_file
 from imageferry.package.compress import read_frame
 from imageferry.package.meta import BlobRecord, ImageRecord, PackageMeta, load_meta
-from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header
-
-CHUNK = 1024 * 1024
+from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header, read_span
 
 
 class PackageReader:
@@ -154,13 +152,7 @@ class PackageReader:
                 yield from read_frame(f, record.frame, BLOCK, record.size)
                 return
             f.seek(record.offset)
-            left = record.size
-            while left:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    return
-                left -= len(chunk)
-                yield chunk
+            yield from read_span(f.read, record.size)
 
     def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+from collections.abc import Callable, Iterator
 
 BLOCK = 512
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
@@ -61,3 +62,14 @@ def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
 def digest_of_name(name: str) -> str | None:
     m = _BLOB_NAME.match(name)
     return f"{m.group(1)}:{m.group(2)}" if m else None
+
+
+def read_span(read: Callable[[int], bytes], size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
+    """Up to ``size`` bytes from ``read``, in chunks; stops early at end of data."""
+    left = size
+    while left:
+        data = read(min(left, chunk))
+        if not data:
+            return
+        left -= len(data)
+        yield data
