@@ -31,7 +31,10 @@ def read_image_list(args: argparse.Namespace) -> tuple[list[ListEntry], str]:
         text, origin = "\n".join(args.images), "arguments"
     entries = parse_image_list(text, origin)
     if not entries:
-        raise InputError(f"{origin}: no images listed (one image per line, # for comments)")
+        raise InputError(
+            f"no images in {origin}: give -l FILE (one image per line, # for comments), "
+            "list images as arguments, or pipe a list in"
+        )
     return entries, origin
 
 

@@ -36,7 +36,7 @@ def print_result(result: RunResult, renderer: Renderer, as_json: bool) -> None:
     blobs = ", ".join(f"{n} {k}" for k, n in result.blobs.items() if n) or "none"
     speed = result.bytes_read / max(result.seconds, 1e-6)
     summary = (
-        f"done in {result.seconds:.1f}s: images {counts or 'none'}; blobs {blobs}; "
+        f"done in {result.seconds:.1f}s. images: {counts or 'none'}; blobs: {blobs}; "
         f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
     )
     print(summary, file=sys.stderr if renderer.mode == "rich" else sys.stdout)

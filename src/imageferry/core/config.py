@@ -144,11 +144,20 @@ class Config(_Strict):
         for entry in [*entries, *(self.target if kind == "source" else self.source)]:
             if wanted in (entry.name, entry.address.host, entry.registry.rstrip("/")):
                 return entry
+        looks_like_host = "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost"
         try:
+            if not looks_like_host:
+                raise ValueError(wanted)
             parse_registry_url(wanted)
         except ValueError:
+            if self.path is None:
+                raise ConfigError(
+                    f"'{wanted}' is not a registry address like http://host:port, and there is "
+                    f"no {CONFIG_NAME} here or beside the program to name {kind}s in"
+                ) from None
+            names = ", ".join(e.display_name for e in entries) or "none"
             raise ConfigError(
-                f"'{wanted}' is neither a {kind} name in {self.path or CONFIG_NAME} "
+                f"'{wanted}' is neither a {kind} name in {self.path} (configured: {names}) "
                 "nor a registry address like http://host:port"
             ) from None
         return RegistryConfig.model_validate({"registry": wanted})

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError
-from imageferry.core.events import EventSink, Message, PlanReady
+from imageferry.core.events import EventSink, PlanReady
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import (
     Descriptor,
@@ -133,9 +133,6 @@ def resolve_plan(
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
     plan = TransferPlan(images, _blob_jobs(images))
-    for image in images:
-        if image.error:
-            events(Message("error", f"line {image.entry.line}: {image.error}"))
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total))
     return plan
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
-from imageferry.core.events import EventSink, Message
+from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
@@ -88,6 +88,7 @@ def run_save(
 
 
 def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunResult:
+    """Some image cannot be saved: write nothing, say why for every image."""
     rows = [
         ImageResult(
             i.entry.line,
@@ -100,6 +101,9 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
         for i in plan.images
         for d in i.deliveries
     ]
+    for r in rows:
+        tally(ImageDone(r.line, r.source, r.target, r.status, r.error))
+    tally(Message("warning", "no package written: every image must be readable first"))
     return tally.result(rows, cancel)
 
 
