@@ -82,3 +82,22 @@ def test_persistent_failure_names_image_and_cause(source, new_registry, cli, pro
     assert result.returncode == 1
     assert "pushing manifest tools/t0:latest" in result.output and "HTTP 500" in result.output
     assert "tools/t0:latest" in result.stdout.split("rerun with these lines")[1]
+
+
+def test_http_proxy_and_no_proxy_from_environment(source, new_registry, cli):
+    target = new_registry()
+    proxy = FaultProxy(target.port)  # a forward proxy that can reach only the target
+    try:
+        env = {
+            "http_proxy": proxy.url,
+            "HTTP_PROXY": proxy.url,
+            "no_proxy": source.server.host,
+            "NO_PROXY": source.server.host,
+        }
+        result = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", target.url, env=env)
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.output
+    assert_image_copied(source.url, "demo/app0", "1.0", target.url, "demo/app0")
+    assert any(path.startswith(f"{target.url}/v2/") for _, path in proxy.log)
+    assert not any(source.server.host in path for _, path in proxy.log)

@@ -39,7 +39,7 @@ def print_result(result: RunResult, renderer: Renderer, as_json: bool) -> None:
         f"done in {result.seconds:.1f}s. images: {counts or 'none'}; blobs: {blobs}; "
         f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
     )
-    print(summary, file=sys.stderr if renderer.mode == "rich" else sys.stdout)
+    print(summary)
     if result.package:
         print(f"package: {result.package}")
         for name, size in result.files:
@@ -71,5 +71,5 @@ def run_job(as_json: bool, job: Callable[[EventSink, CancelToken], RunResult]) -
         except KeyboardInterrupt:
             cancel.cancel()
             raise
-        print_result(result, renderer, as_json)
+    print_result(result, renderer, as_json)
     return exit_code(result)

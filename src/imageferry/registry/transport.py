@@ -55,7 +55,8 @@ class Transport:
     def pool_for(self, url: str) -> urllib3.PoolManager:
         parts = urlsplit(url)
         proxy = self._env.get(parts.scheme)
-        if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        # netloc, not hostname: NO_PROXY entries may name a port (host:port)
+        if not proxy or urllib.request.proxy_bypass(parts.netloc):
             return self._direct
         if proxy not in self._proxies:
             self._proxies[proxy] = urllib3.ProxyManager(proxy, **self._kw)  # type: ignore[arg-type]
