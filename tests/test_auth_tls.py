@@ -161,3 +161,32 @@ def test_credentials_from_docker_config(source, new_registry, cli, tmp_path):
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     result = cli("copy", "demo/app1:1.0", "--from", source.url, "--to", target.url, env=env)
     assert result.returncode == 0, result.output
+
+
+def test_short_lived_tokens_are_refreshed(source, new_registry, cli, tmp_path):
+    from support.faultproxy import Fault, FaultProxy
+
+    tokens = TokenServer(tmp_path / "short", {"robot": PASSWORD}, lifetime=2).start()
+    target = new_registry(auth=tokens.registry_auth())
+    slow = FaultProxy(
+        source.server.port, lambda m, p, n: Fault(rate=60_000) if "/blobs/" in p else None
+    )
+    _cfg(
+        tmp_path,
+        f"target:\n- name: site\n  registry: {target.url}\n  user: robot\n  password: {PASSWORD}\n",
+    )
+    try:
+        result = cli(
+            "copy", "demo/app0:1.0", "demo/app1:1.0", "--from", slow.url, "--to", "site", "-j", "1"
+        )
+        check = cli("check", "demo/app0:1.0", "demo/app1:1.0", "--from", source.url, "--to", "site")
+    finally:
+        slow.stop()
+        tokens.stop()
+    assert result.returncode == 0, result.output
+    assert check.stdout.count("has it (same digest)") == 2, check.output
+    per_scope: dict[tuple[str, ...], int] = {}
+    for r in tokens.requests:
+        key = tuple(r["scopes"])
+        per_scope[key] = per_scope.get(key, 0) + 1
+    assert max(per_scope.values()) >= 2, per_scope  # the same scope was fetched again

@@ -23,7 +23,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from imageferry.core.events import BlobProgress, Event, ImageDone, Message, PlanReady
+from imageferry.core.events import BlobDone, BlobProgress, Event, ImageDone, Message, PlanReady
 
 log = logging.getLogger("imageferry.run")
 PLAIN_INTERVAL = 5.0
@@ -45,7 +45,9 @@ class Renderer:
         self._total_images = 0
         self._done = 0
         self._failed = 0
-        self._bytes = 0
+        self._bytes = 0  # read from the source
+        self._not_needed = 0  # planned bytes a target already had (skipped, mounted)
+        self._seen: set[str] = set()
         self._total_bytes = 0
         self._started = time.monotonic()
         self._last_plain = self._started
@@ -92,6 +94,11 @@ class Renderer:
             self._bytes += event.nbytes
             self._update()
             return
+        if isinstance(event, BlobDone):
+            if event.outcome != "copied" and event.digest not in self._seen:
+                self._not_needed += event.size
+            self._seen.add(event.digest)
+            return
         if isinstance(event, PlanReady):
             self._total_images = event.images
             self._total_bytes = event.bytes_total
@@ -132,7 +139,7 @@ class Renderer:
             self._progress.update(
                 self._task,
                 description=desc,
-                completed=max(0, self._bytes),
+                completed=min(max(0, self._bytes + self._not_needed), self._total_bytes),
                 total=self._total_bytes or None,
             )
         elif self.mode == "plain":
@@ -140,6 +147,6 @@ class Renderer:
             if now - self._last_plain >= PLAIN_INTERVAL and not force:
                 self._last_plain = now
                 speed = self._bytes / max(now - self._started, 1e-6)
-                left = max(0, self._total_bytes - self._bytes)
+                left = max(0, self._total_bytes - self._bytes - self._not_needed)
                 eta = f", about {left / speed:.0f}s left" if speed > 0 and left else ""
                 self.line(f"{desc}, {human_bytes(self._bytes)} read, {human_bytes(speed)}/s{eta}")
