@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from imageferry.cache.store import BlobCache
 from imageferry.core.digest import verified_chunks
@@ -61,26 +62,35 @@ class CachedSource:
                 ) from None
 
     def _fill(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
+        """Stream from the source; keep a copy unless the cache folder fails (then just stream)."""
         temp, out = self.cache.new_temp()
-        committed = False
+        keep = True
         try:
             with self.cache.using(desc.digest):
                 raw = self.source.open_blob(repository, desc)
                 try:
                     for chunk in verified_chunks(raw, desc.digest, desc.size, "blob"):
-                        out.write(chunk)
+                        if keep:
+                            keep = self._write(out, chunk)
                         yield chunk
                 finally:
                     close = getattr(raw, "close", None)
                     if close:
                         close()
                 out.close()
-                self.cache.commit(temp, desc.digest)
-                committed = True
+                if keep:
+                    self.cache.commit(temp, desc.digest)
         finally:
-            if not committed:
-                out.close()
-                temp.unlink(missing_ok=True)
+            out.close()
+            temp.unlink(missing_ok=True)
+
+    def _write(self, out: BinaryIO, chunk: bytes) -> bool:
+        try:
+            out.write(chunk)
+            return True
+        except OSError as exc:
+            log.warning("cache folder %s: %s; going on without caching", self.cache.root, exc)
+            return False
 
     def close(self) -> None:
         self.source.close()

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import zstandard
+
 from imageferry.core.errors import NotFoundError, PackageError
 from imageferry.core.manifest import Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference
@@ -147,12 +149,16 @@ class PackageReader:
 
     def _read(self, record: BlobRecord) -> Iterator[bytes]:
         assert record.file is not None and record.offset is not None
-        with (self.folder / record.file).open("rb") as f:
-            if record.frame is not None:
-                yield from read_frame(f, record.frame, BLOCK, record.size)
-                return
-            f.seek(record.offset)
-            yield from read_span(f.read, record.size)
+        path = self.folder / record.file
+        try:
+            with path.open("rb") as f:
+                if record.frame is not None:
+                    yield from read_frame(f, record.frame, BLOCK, record.size)
+                    return
+                f.seek(record.offset)
+                yield from read_span(f.read, record.size)
+        except (OSError, zstandard.ZstdError) as exc:
+            raise PackageError(f"reading {path}: {exc}; copy the package again") from None
 
     def close(self) -> None:
         pass

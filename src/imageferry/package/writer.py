@@ -106,7 +106,8 @@ class PackageWriter:
         self._items = {i.digest: i for i in items}
         fresh = [i for i in self._items.values() if not self._in_base(i.digest)]
         layout = plan_layout(fresh, self.files)
-        if self.journal.layout == layout:
+        files_there = all(self.data_path(k, raw=True).is_file() for k in range(layout.files))
+        if self.journal.layout == layout and files_there:
             return True
         kept = self.journal.layout is None
         self.journal.start(layout)
@@ -142,12 +143,19 @@ class PackageWriter:
         slot = self.layout.slots.get(digest)
         if slot is None or slot.size != desc.size:
             raise PackageError(f"internal: blob {digest} was not planned for this package")
-        with self.data_path(slot.file, raw=True).open("r+b") as f:
-            f.seek(slot.offset)
-            f.write(header(blob_name(digest), desc.size, self._mtime))
-            for chunk in chunks:
-                f.write(chunk)
-            f.write(b"\0" * padding(desc.size))
+        path = self.data_path(slot.file, raw=True)
+        try:
+            with path.open("r+b") as f:
+                f.seek(slot.offset)
+                f.write(header(blob_name(digest), desc.size, self._mtime))
+                for chunk in chunks:
+                    f.write(chunk)
+                f.write(b"\0" * padding(desc.size))
+        except OSError as exc:
+            raise PackageError(
+                f"writing {path}: {exc.strerror or exc}; free some space (or choose another -o "
+                "folder) and run the same command again to resume"
+            ) from None
         self.journal.mark_done(digest)
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
