@@ -34,9 +34,6 @@ class CachedSource:
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         return self.source.get_manifest(repository, reference)
 
-    def manifest_digest(self, repository: str, reference: str):  # type: ignore[no-untyped-def]
-        return self.source.manifest_digest(repository, reference)  # type: ignore[attr-defined]
-
     def open_blob(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
         path = self.cache.lookup(desc.digest, desc.size)
         if path is not None:

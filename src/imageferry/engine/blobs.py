@@ -17,6 +17,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import verified_chunks
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import BlobDone, BlobProgress, EventSink, Message
+from imageferry.core.manifest import Descriptor
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
@@ -145,8 +146,8 @@ class BlobMover:
 
 
 def _tee(
-    stream: Iterator[bytes], primaries: dict[int, str], targets: list[Target], desc
-) -> dict[int, ImageFerryError]:  # type: ignore[no-untyped-def]
+    stream: Iterator[bytes], primaries: dict[int, str], targets: list[Target], desc: Descriptor
+) -> dict[int, ImageFerryError]:
     """Feed one stream to several uploads. Errors of the stream reach every upload."""
     if len(primaries) == 1:
         ((t, repo),) = primaries.items()

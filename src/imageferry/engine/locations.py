@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imageferry.cache.store import BlobCache
+from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
 from imageferry.cache.wrapper import CachedSource
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.store import BlobSink
@@ -18,6 +18,8 @@ from imageferry.registry import Registry
 
 __all__ = [
     "BlobCache",
+    "CacheInfo",
+    "PruneResult",
     "CachedSource",
     "ImageRecord",
     "Item",

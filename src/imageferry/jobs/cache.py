@@ -6,7 +6,7 @@ from pathlib import Path
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
-from imageferry.engine.locations import BlobCache, cache_folder
+from imageferry.engine.locations import BlobCache, CacheInfo, PruneResult, cache_folder
 
 __all__ = ["cache_folder", "cache_info", "cache_prune", "resolve_cache"]
 
@@ -21,9 +21,9 @@ def resolve_cache(config: Config, override: Path | None) -> BlobCache:
     return BlobCache(folder, limits.keepdays if limits else 7, limits.keepsize if limits else 10)
 
 
-def cache_info(config: Config, override: Path | None):  # type: ignore[no-untyped-def]
+def cache_info(config: Config, override: Path | None) -> CacheInfo:
     return resolve_cache(config, override).info()
 
 
-def cache_prune(config: Config, override: Path | None):  # type: ignore[no-untyped-def]
+def cache_prune(config: Config, override: Path | None) -> PruneResult:
     return resolve_cache(config, override).prune()

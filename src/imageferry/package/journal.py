@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from imageferry.package.layout import Layout
@@ -73,7 +74,7 @@ class Journal:
             {"tag": [repo, tag, digest]}, lambda: self.tags.__setitem__((repo, tag), digest)
         )
 
-    def _append(self, record: dict, apply) -> None:  # type: ignore[no-untyped-def]
+    def _append(self, record: dict, apply: Callable[[], None]) -> None:
         with self._lock:
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")

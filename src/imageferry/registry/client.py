@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
+import urllib3
+
 from imageferry.core.config import RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
@@ -165,7 +167,7 @@ class Registry:
                     raise self.session.error(resp, what)
         return self._chunks(resp, what)
 
-    def _chunks(self, resp, what: str) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+    def _chunks(self, resp: urllib3.BaseHTTPResponse, what: str) -> Iterator[bytes]:
         try:
             yield from resp.stream(CHUNK, decode_content=False)
         except Exception as exc:
