@@ -10,20 +10,12 @@ import logging
 import sys
 import threading
 import time
-from typing import TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING, TextIO
 
 from imageferry.core.events import BlobDone, BlobProgress, Event, ImageDone, Message, PlanReady
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger("imageferry.run")
 PLAIN_INTERVAL = 5.0
@@ -62,6 +54,17 @@ class Renderer:
 
     def __enter__(self) -> Renderer:
         if self.mode == "rich":
+            # rich is imported only for terminals: plain and JSON runs start faster
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
