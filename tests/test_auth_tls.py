@@ -190,3 +190,59 @@ def test_short_lived_tokens_are_refreshed(source, new_registry, cli, tmp_path):
         key = tuple(r["scopes"])
         per_scope[key] = per_scope.get(key, 0) + 1
     assert max(per_scope.values()) >= 2, per_scope  # the same scope was fetched again
+
+
+def test_blob_redirect_to_other_host_gets_no_credentials(source, new_registry, cli, tmp_path):
+    """Registries hand blobs off to object storage: follow, but never send Authorization there."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from support.faultproxy import Fault, FaultProxy
+
+    seen: list[str | None] = []
+
+    class Storage(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            repo, digest = self.path.removeprefix("/store/").rsplit("/", 1)
+            with urllib.request.urlopen(f"{source.url}/v2/{repo}/blobs/{digest}") as resp:
+                data = resp.read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    storage = ThreadingHTTPServer(("127.0.0.2", 0), Storage)
+    threading.Thread(target=storage.serve_forever, daemon=True).start()
+    store = f"http://127.0.0.2:{storage.server_address[1]}/store"
+    protected = new_registry(auth=htpasswd_auth(tmp_path / "auth", "admin", PASSWORD))
+
+    def redirect(method, path, n):
+        if method == "GET" and "/blobs/sha256:" in path:
+            repo, digest = path.removeprefix("/v2/").split("/blobs/")
+            return Fault(status=307, headers=(("Location", f"{store}/{repo}/{digest}"),))
+        return None
+
+    proxy = FaultProxy(protected.port, redirect)
+    _cfg(
+        tmp_path,
+        f"source:\n- name: company\n  registry: {proxy.url}\n  user: admin\n"
+        f"  password: {PASSWORD}\n",
+    )
+    target = new_registry()
+    try:
+        seeded = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "company")
+        assert seeded.returncode == 0, seeded.output
+        result = cli("copy", "demo/app0:1.0", "--from", "company", "--to", target.url)
+    finally:
+        proxy.stop()
+        storage.shutdown()
+    assert result.returncode == 0, result.output
+    assert seen and all(auth is None for auth in seen), seen
+    assert get_manifest(target.url, "demo/app0", "1.0") == get_manifest(
+        source.url, "demo/app0", "1.0"
+    )
