@@ -327,3 +327,43 @@ def test_interrupted_save_and_load_resume(slow_source, new_registry, cli, tmp_pa
     assert done.json()["blobs"]["skipped"] >= 1
     for i in range(3):
         assert_image_copied(slow_source.url, f"slow/img{i}", "1", target.url, f"slow/img{i}")
+
+
+def test_incremental_base_layers_found_in_other_repositories(source, new_registry, cli, tmp_path):
+    """The base put a shared layer into demo/app0; the increment's demo/app1 gets it mounted."""
+    from support.tokenserver import TokenServer
+
+    tokens = TokenServer(tmp_path / "tokens", {"robot": "pw-robot-1"}, catalog=False).start()
+    site = new_registry(auth=tokens.registry_auth())
+    (tmp_path / "cfg.yaml").write_text(
+        f"target:\n- name: site\n  registry: {site.url}\n  user: robot\n  password: pw-robot-1\n"
+    )
+    try:
+        full = cli("save", "demo/app0:1.0", "--from", source.url, "-o", "out", "--prefix", "base")
+        assert full.returncode == 0, full.output
+        base = next((tmp_path / "out").glob("*/base_full_*_meta.yaml"))
+        inc = cli(
+            "save",
+            "demo/app1:1.0",
+            "--from",
+            source.url,
+            "-o",
+            "out",
+            "--prefix",
+            "next",
+            "--base",
+            str(base),
+        )
+        assert inc.returncode == 0, inc.output
+        inc_meta = next((tmp_path / "out").glob("*/next_inc_*_meta.yaml"))
+        doc = yaml.safe_load(inc_meta.read_text())
+        assert any("file" not in b for b in doc["blobs"])  # the shared layer stayed in the base
+
+        assert cli("load", str(base), "--to", "site").returncode == 0
+        loaded = cli("load", str(inc_meta), "--to", "site")
+        assert loaded.returncode == 0, loaded.output
+        assert "linked 1 base layer(s)" in loaded.output
+        check = cli("check", "demo/app1:1.0", "--from", source.url, "--to", "site")
+        assert "has it (same digest)" in check.stdout, check.output
+    finally:
+        tokens.stop()

@@ -30,8 +30,11 @@ def _b64(data: bytes) -> str:
 
 
 class TokenServer:
-    def __init__(self, folder: Path, users: dict[str, str], lifetime: int = 300) -> None:
+    def __init__(
+        self, folder: Path, users: dict[str, str], lifetime: int = 300, catalog: bool = True
+    ) -> None:
         self.users = users
+        self.catalog = catalog
         self.lifetime = lifetime
         self.requests: list[dict] = []
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -108,6 +111,8 @@ class TokenServer:
             kind, _, rest = scope.partition(":")
             repo, _, actions = rest.rpartition(":")
             granted = actions.split(",") if user else []
+            if kind == "registry" and not self.catalog:
+                granted = []
             access.append({"type": kind, "name": repo, "actions": granted})
         body = json.dumps({"token": self._jwt(user or "", access), "expires_in": self.lifetime})
         data = body.encode()

@@ -11,7 +11,8 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.store import BlobSink
 from imageferry.package.checksum import sha256_file
 from imageferry.package.layout import Item
-from imageferry.package.meta import ImageRecord, PackageMeta, load_meta
+from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta, legacy_blob_digests
+from imageferry.package.meta import ImageRecord, PackageMeta, load_meta, read_meta_file
 from imageferry.package.reader import PackageReader
 from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
@@ -33,6 +34,7 @@ __all__ = [
     "open_registry",
     "open_source",
     "open_target",
+    "target_repositories",
 ]
 
 
@@ -77,8 +79,12 @@ def open_package_writer(
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
     base = None
     if base_meta is not None:
-        meta = load_meta(base_meta)
-        base = BaseInfo(base_meta, sha256_file(base_meta), frozenset(b.digest for b in meta.blobs))
+        data = read_meta_file(base_meta)
+        if is_legacy_meta(data):
+            digests = legacy_blob_digests(data)
+        else:
+            digests = frozenset(b.digest for b in load_meta(base_meta).blobs)
+        base = BaseInfo(base_meta, sha256_file(base_meta), digests)
     return PackageWriter.open(
         outdir,
         prefix,
@@ -91,6 +97,10 @@ def open_package_writer(
 
 
 def open_package_reader(meta_path: Path) -> PackageReader:
+    """A reader for an imageferry package, or for one image-transmit wrote."""
+    data = read_meta_file(meta_path)
+    if is_legacy_meta(data):
+        return LegacyPackageReader(meta_path, data)
     return PackageReader(meta_path)
 
 
@@ -121,3 +131,9 @@ def open_source(
     """The source registry, read through the cache when there is one."""
     registry = open_registry(config, cfg, writable=False)
     return CachedSource(registry, cache) if cache is not None else registry
+
+
+def target_repositories(target: Target, limit: int = 1000) -> list[str]:
+    """What the target's catalog lists (a registry that allows it), else nothing."""
+    sink = target.sink
+    return sink.repositories(limit) if isinstance(sink, Registry) else []

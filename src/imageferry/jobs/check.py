@@ -14,8 +14,14 @@ from imageferry.core.events import ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
-from imageferry.engine.locations import PackageMeta, Target, open_registry, open_target
-from imageferry.jobs.load import open_verified
+from imageferry.engine.locations import (
+    PackageMeta,
+    Target,
+    open_package_reader,
+    open_registry,
+    open_target,
+)
+from imageferry.jobs.load import verify_package
 from imageferry.jobs.pairing import Pairing, pair_references
 
 
@@ -131,10 +137,12 @@ def check_package(
     cancel: CancelToken,
 ) -> PackageReport:
     """Verify a package (raises PackageError) and say what each target already has."""
-    reader = open_verified(meta_path, verify, ignore_events, workers=4)
-    targets = [open_target(config, t) for t in target_cfgs]
+    reader = open_package_reader(meta_path)
+    targets: list[Target] = []
     rows = []
     try:
+        verify_package(reader, verify, ignore_events, workers=4)
+        targets = [open_target(config, t) for t in target_cfgs]
         for img in reader.meta.images:
             name = f"{img.repository}:{img.tag}" if img.tag else f"{img.repository}@{img.digest}"
             if not targets:
@@ -157,6 +165,7 @@ def check_package(
                 )
                 rows.append(PackageRow(state.ref, img.digest, t.name, state.state))
     finally:
+        reader.close()
         for t in targets:
             t.sink.close()
     return PackageReport(meta_path, reader.meta, rows)

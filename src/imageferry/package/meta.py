@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -80,21 +80,19 @@ def dump_meta(meta: PackageMeta) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200)
 
 
-def load_meta(path: Path) -> PackageMeta:
-    """Read and validate a meta file; every problem is a :class:`PackageError`."""
+def read_meta_file(path: Path) -> Any:
+    """The YAML document of a meta file (either tool's format), or a PackageError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PackageError(f"cannot read package meta file {path}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, UnicodeDecodeError):
         raise PackageError(f"{path} is not valid YAML: the meta file is damaged") from None
-    if isinstance(data, dict) and "datafiles" in data and "format" not in data:
-        raise PackageError(
-            f"{path} looks like an image-transmit package; imageferry reads only its own "
-            "format (v1). Save the images again with imageferry."
-        )
+
+
+def load_meta(path: Path) -> PackageMeta:
+    """Read and validate a meta file; every problem is a :class:`PackageError`."""
+    data = read_meta_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PackageError(f"{path} is not an imageferry package meta file")
     if data.get("version") != VERSION:

@@ -23,10 +23,10 @@ from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_head
 
 
 class PackageReader:
-    def __init__(self, meta_path: Path) -> None:
+    def __init__(self, meta_path: Path, meta: PackageMeta | None = None) -> None:
         self.meta_path = meta_path
         self.folder = meta_path.parent
-        self.meta: PackageMeta = load_meta(meta_path)
+        self.meta: PackageMeta = meta or load_meta(meta_path)
         self.name = meta_path.name
         self._blobs = self.meta.blob_map()
 

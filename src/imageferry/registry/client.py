@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -219,6 +220,20 @@ class Registry:
                 raise
             exc.temporary = True  # the engine retries, now in chunks
             raise
+
+    def repositories(self, limit: int = 1000) -> list[str]:
+        """Repository names from the catalog (empty when the registry does not allow it)."""
+        try:
+            resp = self.session.request(
+                "GET",
+                f"/v2/_catalog?n={limit}",
+                ("registry:catalog:*",),
+                what="listing repositories",
+            )
+            names = json.loads(resp.data).get("repositories") or []
+        except (RegistryError, ValueError, AttributeError):
+            return []
+        return [str(n) for n in names][:limit]
 
     def close(self) -> None:
         self.session.close()
