@@ -177,3 +177,27 @@ def test_list_from_stdin_and_check_missing(source, cli):
     assert "line 1:" in result.stdout and "found sha256:" in result.stdout
     assert "line 2:" in result.stdout and "MISSING" in result.stdout
     assert "2 image(s), 1 found, 1 missing" in result.stdout
+
+
+def test_shards_split_the_list_between_machines(source, new_registry, cli, tmp_path):
+    target = new_registry()
+    (tmp_path / "list.txt").write_text(source.list_text())
+    done = []
+    for i in (1, 2, 3):
+        result = cli(
+            "copy",
+            "-l",
+            "list.txt",
+            "--from",
+            source.url,
+            "--to",
+            target.url,
+            "--shard",
+            f"{i}/3",
+            "--json",
+        )
+        assert result.returncode == 0, result.output
+        done += [r["source"] for r in result.json()["images"]]
+    assert sorted(done) == sorted(f"{source.server.host}/{s.line}" for s in source.samples)
+    bad = cli("check", "-l", "list.txt", "--from", source.url, "--shard", "4/3")
+    assert bad.returncode == 2 and "1 <= i <= n" in bad.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from imageferry.core.config import Config, RegistryConfig, find_config
 from imageferry.core.errors import ConfigError, InputError
-from imageferry.core.imagelist import ListEntry, parse_image_list
+from imageferry.core.imagelist import ListEntry, parse_image_list, parse_shard, shard
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -30,6 +30,10 @@ def read_image_list(args: argparse.Namespace) -> tuple[list[ListEntry], str]:
     else:
         text, origin = "\n".join(args.images), "arguments"
     entries = parse_image_list(text, origin)
+    if getattr(args, "shard", None):
+        i, n = parse_shard(args.shard)
+        entries = shard(entries, i, n)
+        origin = f"{origin} (share {i} of {n})"
     if not entries:
         raise InputError(
             f"no images in {origin}: give -l FILE (one image per line, # for comments), "

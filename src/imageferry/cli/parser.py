@@ -55,6 +55,11 @@ def _image_list(p: argparse.ArgumentParser, *, source: bool = True) -> None:
         help="image list file, one image per line ('-' reads standard input)",
     )
     p.add_argument("images", nargs="*", metavar="IMAGE", help="images to work on, instead of -l")
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="work on share I of N of the list (every N-th line), for N machines in parallel",
+    )
     if source:
         p.add_argument(
             "--from",

@@ -96,3 +96,20 @@ def check_unique_targets(pairs: list[tuple[ListEntry, Reference]], origin: str) 
             )
     if problems:
         raise InputError("\n".join(problems) + "\nRename one of them with '-> newname:tag'.")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``i/n`` (1 ≤ i ≤ n) → (i, n)."""
+    index, _, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        i = n = 0
+    if not 1 <= i <= n:
+        raise InputError(f"--shard '{text}' must look like i/n with 1 <= i <= n, e.g. 2/4")
+    return i, n
+
+
+def shard(entries: list[ListEntry], i: int, n: int) -> list[ListEntry]:
+    """Share ``i`` of ``n``: every n-th line, so n machines split one list with no coordination."""
+    return entries[i - 1 :: n]
