@@ -304,8 +304,8 @@ def test_interrupted_save_and_load_resume(slow_source, new_registry, cli, tmp_pa
         assert cut.returncode == 130, cut.stdout + cut.stderr
         assert not list((tmp_path / "out").glob("*/*_meta.yaml"))  # visibly unfinished
         assert list((tmp_path / "out").glob("*/*.journal"))
-        proxy.rule = lambda m, p, n: None  # the same command again, at full speed
-        resumed = cli(*save, "--json")
+        proxy.rule = lambda m, p, n: None  # the same command again, at full speed, more -j
+        resumed = cli(*save[:-2], "-j", "3", "--json")
     finally:
         proxy.stop()
     assert resumed.returncode == 0, resumed.output

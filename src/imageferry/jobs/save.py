@@ -59,7 +59,7 @@ def run_save(
         writer = open_package_writer(
             options.outdir,
             options.prefix,
-            _fingerprint(source.host, pairs, options, files),
+            _fingerprint(source.host, pairs, options),
             base_meta=options.base,
             source=source.host,
             compression=options.compression,
@@ -107,13 +107,14 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
     return tally.result(rows, cancel)
 
 
-def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions, files: int) -> str:
+def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions) -> str:
+    """What makes two saves the same package (-j is left out: a rerun may change it)."""
     doc = {
         "source": host,
         "images": [[str(src), str(dsts[0])] for _, src, dsts in pairs],
         "base": str(options.base.resolve()) if options.base else None,
         "compression": options.compression,
-        "files": files,
+        "single_file": options.single_file,
         "platforms": [str(p) for p in options.transfer.platforms],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()

@@ -105,16 +105,19 @@ class PackageWriter:
         """Fix the layout for ``items``. False when an earlier run's work was discarded."""
         self._items = {i.digest: i for i in items}
         fresh = [i for i in self._items.values() if not self._in_base(i.digest)]
+        earlier = self.journal.layout
+        if earlier is not None and _same_items(earlier, fresh) and self._files_there(earlier):
+            return True  # resume in the earlier layout, whatever -j is now
         layout = plan_layout(fresh, self.files)
-        files_there = all(self.data_path(k, raw=True).is_file() for k in range(layout.files))
-        if self.journal.layout == layout and files_there:
-            return True
         kept = self.journal.layout is None
         self.journal.start(layout)
         for k in range(layout.files):
             with self.data_path(k, raw=True).open("wb"):
                 pass
         return kept
+
+    def _files_there(self, layout: Layout) -> bool:
+        return all(self.data_path(k, raw=True).is_file() for k in range(layout.files))
 
     @property
     def layout(self) -> Layout:
@@ -279,3 +282,7 @@ class PackageWriter:
 
 def _ref_name(img: ImageRecord) -> str:
     return f"{img.repository}:{img.tag}" if img.tag else f"{img.repository}@{img.digest}"
+
+
+def _same_items(layout: Layout, items: list[Item]) -> bool:
+    return {d: s.size for d, s in layout.slots.items()} == {i.digest: i.size for i in items}
