@@ -74,3 +74,13 @@ def test_list_reports_every_bad_line():
     for n in (2, 3, 4, 5):
         assert f"list.txt, line {n}:" in text
     assert "line 1" not in text
+
+
+def test_same_image_twice_is_fine_different_images_to_one_tag_are_not():
+    from imageferry.core.imagelist import check_unique_targets
+
+    entries = parse_image_list("10.0.0.1/a/b:1\na/b:1\nc/d:1 -> a/b:1\n")
+    triples = [(e, e.source_ref("src"), e.target_ref("dst")) for e in entries]
+    check_unique_targets(triples[:2], "list")  # one image written twice: harmless
+    with pytest.raises(InputError, match="lines 1 and 3 both write dst/a/b:1"):
+        check_unique_targets(triples, "list")

@@ -80,16 +80,16 @@ def _parse_line(number: int, line: str) -> ListEntry:
     return ListEntry(number, line, Reference.parse(line))
 
 
-def check_unique_targets(pairs: list[tuple[ListEntry, Reference]], origin: str) -> None:
-    """Two lines writing the same target tag would race; refuse them up front."""
-    seen: dict[str, ListEntry] = {}
+def check_unique_targets(pairs: list[tuple[ListEntry, Reference, Reference]], origin: str) -> None:
+    """Two lines writing one target tag from different sources would race; refuse them."""
+    seen: dict[str, tuple[ListEntry, Reference]] = {}
     problems = []
-    for entry, target in pairs:
+    for entry, source, target in pairs:
         if target.tag is None:
             continue
         key = str(target)
-        first = seen.setdefault(key, entry)
-        if first is not entry and first.source != entry.source:
+        first, first_source = seen.setdefault(key, (entry, source))
+        if first is not entry and first_source != source:
             problems.append(
                 f"{origin}, lines {first.line} and {entry.line} both write {key} from "
                 "different images"

@@ -31,5 +31,5 @@ def pair_names(
         for e in entries
     ]
     for i in range(len(destinations)):
-        check_unique_targets([(e, dsts[i]) for e, _, dsts in pairs], origin)
+        check_unique_targets([(e, src, dsts[i]) for e, src, dsts in pairs], origin)
     return pairs
