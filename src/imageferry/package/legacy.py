@@ -155,13 +155,8 @@ class LegacyPackageReader(PackageReader):
                 f.seek(size + padding(size), 1)
         return records
 
-    def get_manifest(self, repository: str, reference: str) -> Manifest:
-        digest = reference
-        if ":" not in reference:
-            img = self.image(repository, reference)
-            if img is None:
-                raise NotFoundError(f"{self.name} has no image {repository}:{reference}")
-            digest = img.digest
+    def _manifest(self, digest: str, repository: str) -> Manifest:
+        """image-transmit keeps manifests in its meta file, not in the data files."""
         if digest not in self._manifests:
             raise NotFoundError(f"{self.name}: manifest {digest} is not in this package")
         return self._manifests[digest]

@@ -102,14 +102,18 @@ class PackageReader:
                 return img
         return None
 
+    def manifest_digest_of(self, repository: str, reference: str) -> str:
+        """The digest a tag (or digest) names in this package."""
+        if ":" in reference:
+            return reference
+        img = self.image(repository, reference)
+        if img is None:
+            raise NotFoundError(f"{self.name} has no image {repository}:{reference}")
+        return img.digest
+
     def blob_map_entry(self, ref: Reference) -> BlobRecord:
         """The record of the manifest that ``ref`` (tag or digest) names in this package."""
-        digest = str(ref.digest) if ref.digest else None
-        if digest is None:
-            img = self.image(ref.repository, ref.tag)
-            if img is None:
-                raise NotFoundError(f"{self.name} has no image {ref}")
-            digest = img.digest
+        digest = self.manifest_digest_of(ref.repository, ref.tag_or_digest)
         record = self._blobs.get(digest)
         if record is None:
             raise NotFoundError(f"{self.name}: manifest {digest} is not in this package")
@@ -128,12 +132,9 @@ class PackageReader:
         return record
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
-        digest = reference
-        if ":" not in reference:
-            img = self.image(repository, reference)
-            if img is None:
-                raise NotFoundError(f"{self.name} has no image {repository}:{reference}")
-            digest = img.digest
+        return self._manifest(self.manifest_digest_of(repository, reference), repository)
+
+    def _manifest(self, digest: str, repository: str) -> Manifest:
         record = self.blob_record(digest)
         raw = b"".join(self._read(record))
         manifest = parse_manifest(raw, record.media_type, f"{self.name}: {repository}")
