@@ -201,3 +201,22 @@ def test_shards_split_the_list_between_machines(source, new_registry, cli, tmp_p
     assert sorted(done) == sorted(f"{source.server.host}/{s.line}" for s in source.samples)
     bad = cli("check", "-l", "list.txt", "--from", source.url, "--shard", "4/3")
     assert bad.returncode == 2 and "1 <= i <= n" in bad.stderr
+
+
+def test_copy_within_one_registry_mounts_instead_of_moving_bytes(source, new_registry, cli):
+    registry = new_registry()
+    seeded = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", registry.url)
+    assert seeded.returncode == 0, seeded.output
+    result = cli(
+        "copy",
+        "demo/app0:1.0 -> release/app0:1.0",
+        "--from",
+        registry.url,
+        "--to",
+        registry.url,
+        "--json",
+    )
+    assert result.returncode == 0, result.output
+    doc = result.json()
+    assert doc["bytes_read"] == 0 and doc["blobs"]["mounted"] == 3
+    assert_image_copied(registry.url, "demo/app0", "1.0", registry.url, "release/app0")

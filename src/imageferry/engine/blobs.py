@@ -89,7 +89,13 @@ class BlobMover:
             self.events(BlobDone(str(desc.digest), desc.size, "skipped", f"{where}/{repo}"))
         if have:
             missing = [r for r in missing if not self._mount(t, r, have[0], job)]
+        elif missing and self._same_registry(t):  # within one registry no byte has to move
+            missing = [r for r in missing if not self._mount(t, r, job.source_repository, job)]
         return missing
+
+    def _same_registry(self, t: int) -> bool:
+        host = getattr(self.source, "host", None)
+        return bool(host) and host == self.targets[t].host
 
     def _mount(self, t: int, repo: str, from_repo: str, job: BlobJob) -> bool:
         if not self.targets[t].sink.mount_blob(repo, from_repo, job.desc):
