@@ -8,7 +8,7 @@ import sys
 
 from imageferry.cli import inputs, options
 from imageferry.core.cancel import CancelToken
-from imageferry.jobs.check import run_check
+from imageferry.jobs.check import NOT_FOUND, run_check
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         for r in rows:
-            status = f"found {r.digest[:19]}" if r.digest else f"MISSING ({r.error})"
+            if r.digest:
+                status = f"found {r.digest[:19]}"
+            elif r.error == NOT_FOUND:
+                status = f"MISSING ({r.error})"
+            else:
+                status = f"CANNOT CHECK: {r.error}"
             print(f"line {r.line}: {r.source}  {status}")
             for t in r.targets:
                 state = {
@@ -44,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
                     "missing": "does not have it",
                 }.get(t.state, f"error: {t.error}")
                 print(f"    -> {t.ref}  [{t.target_name}: {state}]")
-        missing = sum(1 for r in rows if not r.exists)
-        print(f"{len(rows)} image(s), {len(rows) - missing} found, {missing} missing")
+        missing = sum(1 for r in rows if r.error == NOT_FOUND)
+        unknown = sum(1 for r in rows if not r.exists and r.error != NOT_FOUND)
+        print(
+            f"{len(rows)} image(s), {len(rows) - missing - unknown} found, {missing} missing"
+            + (f", {unknown} could not be checked" if unknown else "")
+        )
     return 0 if all(r.exists for r in rows) else 1

@@ -24,6 +24,8 @@ from imageferry.engine.locations import (
 from imageferry.jobs.load import verify_package
 from imageferry.jobs.pairing import Pairing, pair_references
 
+NOT_FOUND = "not found in the source registry"
+
 
 @dataclass(frozen=True)
 class TargetState:
@@ -74,7 +76,7 @@ def run_check(
         states = tuple(
             _state(t, d, digest, policy, cancel) for t, d in zip(targets, dsts, strict=True)
         )
-        error = None if digest else "not found in the source registry"
+        error = None if digest else NOT_FOUND
         return CheckRow(entry.line, str(src), str(digest) if digest else None, states, error)
 
     try:
