@@ -13,8 +13,6 @@ from imageferry.jobs.pairing import pair_references
 from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally
 
-CopyOptions = TransferOptions
-
 
 def run_copy(
     config: Config,

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import random
 import tarfile
 from collections.abc import Sequence
@@ -206,7 +205,3 @@ def push_sample_set(sink: BlobSink, layer_size: int = 64 * 1024, seed: str = "s"
     manifest, blobs = make_artifact(json.dumps({"sbom": seed}).encode())
     record("artifacts/sbom", "1", push_image(sink, "artifacts/sbom", "1", manifest, blobs))
     return out
-
-
-def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
