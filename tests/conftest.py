@@ -18,7 +18,8 @@ from imageferry.testing.registry_server import RegistryServer, start_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 # tests talk only to 127.0.0.1: a proxy from the machine's environment must not interfere
-PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+for _name in [k for k in os.environ if k.lower() in ("http_proxy", "https_proxy", "all_proxy")]:
+    del os.environ[_name]
 
 
 @pytest.fixture
@@ -81,8 +82,7 @@ def cli(tmp_path):
     def run(
         *args: str, input: str | None = None, env: dict | None = None, timeout: float = 240
     ) -> CliResult:
-        clean = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}
-        full_env = {**clean, "HOME": str(tmp_path / "home"), **(env or {})}
+        full_env = {**os.environ, "HOME": str(tmp_path / "home"), **(env or {})}
         full_env.pop("DOCKER_CONFIG", None)
         done = subprocess.run(
             [sys.executable, "-m", "imageferry", *args],
