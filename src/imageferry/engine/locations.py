@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
 from imageferry.cache.wrapper import CachedSource
-from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.config import CacheConfig, Config, RegistryConfig
 from imageferry.core.store import BlobSink
 from imageferry.package.checksum import sha256_file
 from imageferry.package.layout import Item
@@ -19,6 +19,7 @@ from imageferry.registry import Registry
 
 __all__ = [
     "BlobCache",
+    "blob_cache",
     "CacheInfo",
     "PruneResult",
     "CachedSource",
@@ -115,12 +116,17 @@ def cache_folder(config: Config, override: Path | None, disabled: bool = False) 
     return None
 
 
+def blob_cache(config: Config, folder: Path) -> BlobCache:
+    """The blob cache in ``folder`` with cfg.yaml's limits (their defaults without a section)."""
+    limits = config.cache or CacheConfig()
+    return BlobCache(folder, limits.keepdays, limits.keepsize)
+
+
 def open_cache(config: Config, folder: Path | None) -> BlobCache | None:
     """The blob cache in ``folder`` (pruned to its limits first), or None."""
     if folder is None:
         return None
-    limits = config.cache
-    cache = BlobCache(folder, limits.keepdays if limits else 7, limits.keepsize if limits else 10)
+    cache = blob_cache(config, folder)
     cache.prune()
     return cache
 

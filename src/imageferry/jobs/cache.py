@@ -6,7 +6,13 @@ from pathlib import Path
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
-from imageferry.engine.locations import BlobCache, CacheInfo, PruneResult, cache_folder
+from imageferry.engine.locations import (
+    BlobCache,
+    CacheInfo,
+    PruneResult,
+    blob_cache,
+    cache_folder,
+)
 
 __all__ = ["cache_folder", "cache_info", "cache_prune", "resolve_cache"]
 
@@ -17,8 +23,7 @@ def resolve_cache(config: Config, override: Path | None) -> BlobCache:
         raise InputError(
             "no cache configured: add 'cache: {pathname: cache}' to cfg.yaml or give --cache DIR"
         )
-    limits = config.cache
-    return BlobCache(folder, limits.keepdays if limits else 7, limits.keepsize if limits else 10)
+    return blob_cache(config, folder)
 
 
 def cache_info(config: Config, override: Path | None) -> CacheInfo:
