@@ -26,6 +26,16 @@ DOCKER_HUB = "docker.io"
 DEFAULT_TAG = "latest"
 
 
+def is_digest(reference: str) -> bool:
+    """Whether a manifest reference (what follows ``/manifests/``) is a digest, not a tag."""
+    return ":" in reference  # tags cannot hold a colon; digests always do
+
+
+def reference_text(repository: str, reference: str) -> str:
+    """``repo:tag`` or ``repo@sha256:…`` for messages."""
+    return f"{repository}{'@' if is_digest(reference) else ':'}{reference}"
+
+
 def is_docker_hub(host: str) -> bool:
     return host in ("docker.io", "index.docker.io", "registry-1.docker.io")
 

@@ -15,7 +15,7 @@ import zstandard
 
 from imageferry.core.errors import NotFoundError, PackageError
 from imageferry.core.manifest import Descriptor, Manifest, parse_manifest
-from imageferry.core.reference import Reference
+from imageferry.core.reference import Reference, is_digest, reference_text
 from imageferry.package.checksum import sha256_file
 from imageferry.package.compress import read_frame
 from imageferry.package.meta import BlobRecord, ImageRecord, PackageMeta, load_meta
@@ -104,11 +104,11 @@ class PackageReader:
 
     def manifest_digest_of(self, repository: str, reference: str) -> str:
         """The digest a tag (or digest) names in this package."""
-        if ":" in reference:
+        if is_digest(reference):
             return reference
         img = self.image(repository, reference)
         if img is None:
-            raise NotFoundError(f"{self.name} has no image {repository}:{reference}")
+            raise NotFoundError(f"{self.name} has no image {reference_text(repository, reference)}")
         return img.digest
 
     def blob_map_entry(self, ref: Reference) -> BlobRecord:

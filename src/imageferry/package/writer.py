@@ -17,6 +17,7 @@ from imageferry import __version__
 from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
 from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest
+from imageferry.core.reference import is_digest
 from imageferry.package.checksum import sha256_file
 from imageferry.package.compress import compress_tar
 from imageferry.package.journal import SUFFIX, Journal
@@ -162,7 +163,7 @@ class PackageWriter:
         self.journal.mark_done(digest)
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
-        if ":" in reference:
+        if is_digest(reference):
             return Digest.parse(reference) if reference in self.journal.done else None
         found = self.journal.tags.get((repository, reference))
         return Digest.parse(found) if found else None
@@ -171,7 +172,7 @@ class PackageWriter:
         digest = str(manifest.digest)
         if not self._in_base(digest) and digest not in self.journal.done:
             self.put_blob(repository, manifest.descriptor, [manifest.raw])
-        if ":" not in reference:
+        if not is_digest(reference):
             self.journal.record_tag(repository, reference, digest)
 
     def close(self) -> None:

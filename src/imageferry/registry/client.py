@@ -14,6 +14,7 @@ from imageferry.core.config import RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
 from imageferry.core.manifest import ACCEPT, Descriptor, Manifest, parse_manifest
+from imageferry.core.reference import is_digest, reference_text
 from imageferry.registry.auth import pull, push
 from imageferry.registry.session import RegistrySession
 from imageferry.registry.upload import upload_chunked, upload_monolithic
@@ -53,11 +54,7 @@ class Registry:
     # -- manifests ---------------------------------------------------------
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
-        what = (
-            f"reading manifest {repository}:{reference}"
-            if ":" not in reference
-            else (f"reading manifest {repository}@{reference}")
-        )
+        what = f"reading manifest {reference_text(repository, reference)}"
         resp = self.session.request(
             "GET",
             f"/v2/{repository}/manifests/{reference}",
@@ -75,8 +72,7 @@ class Registry:
         manifest = parse_manifest(
             raw, resp.headers.get("Content-Type", ""), f"{self.name}/{repository}"
         )
-        expected = reference if reference.startswith("sha") and ":" in reference else None
-        expected = expected or resp.headers.get("Docker-Content-Digest")
+        expected = reference if is_digest(reference) else resp.headers.get("Docker-Content-Digest")
         if expected and expected != str(manifest.digest) and expected.startswith("sha256:"):
             raise DigestMismatchError(
                 f"{what} at {self.name}: served bytes have digest {manifest.digest}, "
@@ -93,7 +89,7 @@ class Registry:
                 f"/v2/{repository}/manifests/{reference}",
                 self._scopes(repository),
                 headers={"Accept": ACCEPT},
-                what=f"checking manifest {repository}:{reference}",
+                what=f"checking manifest {reference_text(repository, reference)}",
             )
         except NotFoundError:
             return None
@@ -110,12 +106,13 @@ class Registry:
             headers={"Content-Type": manifest.media_type},
             body=manifest.raw,
             ok=(200, 201, 202),
-            what=f"pushing manifest {repository}:{reference}",
+            what=f"pushing manifest {reference_text(repository, reference)}",
         )
         served = resp.headers.get("Docker-Content-Digest")
         if served and served != str(manifest.digest):
             raise RegistryError(
-                f"pushing manifest {repository}:{reference} at {self.name}: the registry stored "
+                f"pushing manifest {reference_text(repository, reference)} at {self.name}: the "
+                "registry stored "
                 f"digest {served} instead of {manifest.digest}; it rewrote the manifest"
             )
 
