@@ -7,11 +7,11 @@ so totals are known before the first byte moves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from imageferry.core.cancel import CancelToken, wait_for
+from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError
 from imageferry.core.events import EventSink, PlanReady
 from imageferry.core.imagelist import ListEntry
@@ -26,6 +26,8 @@ from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
+
+Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class TransferPlan:
 
     @property
     def bytes_total(self) -> int:
-        return sum(job.desc.size for job in self.blobs.values() if job.destinations)
+        return sum(job.desc.size for job in self.blobs.values())
 
 
 def resolve_manifests(
@@ -101,7 +103,7 @@ def _unique(blobs: list[Descriptor] | tuple[Descriptor, ...]) -> list[Descriptor
 
 
 def resolve_plan(
-    entries: list[tuple[ListEntry, Reference, list[Reference]]],
+    entries: list[Pairing],
     source: BlobSource,
     targets: list[Target],
     *,
@@ -113,13 +115,13 @@ def resolve_plan(
 ) -> TransferPlan:
     """Resolve every image in parallel; an image that fails to resolve is kept with its error."""
 
-    def one(item: tuple[ListEntry, Reference, list[Reference]]) -> ImagePlan:
+    def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
         try:
             manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
             top = manifests[-1]
             deliveries = tuple(
-                Delivery(i, dst, _up_to_date(targets[i], dst, top, policy, cancel))
+                Delivery(i, dst, target_digest(targets[i], dst, policy, cancel) == top.digest)
                 for i, dst in enumerate(dsts)
             )
         except Cancelled:
@@ -137,13 +139,13 @@ def resolve_plan(
     return plan
 
 
-def _up_to_date(
-    target: Target, dst: Reference, top: Manifest, policy: RetryPolicy, cancel: CancelToken
-) -> bool:
-    current: Callable[[], object] = lambda: target.sink.manifest_digest(  # noqa: E731
-        dst.repository, dst.tag_or_digest
+def target_digest(
+    target: Target, ref: Reference, policy: RetryPolicy, cancel: CancelToken
+) -> Digest | None:
+    """What ``ref`` names on ``target`` now (one HEAD, retried), or None when absent."""
+    return policy.run(
+        lambda: target.sink.manifest_digest(ref.repository, ref.tag_or_digest), cancel
     )
-    return policy.run(current, cancel) == top.digest
 
 
 def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:

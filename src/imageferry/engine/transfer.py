@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
-from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import Platform
-from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.execute import ImageResult, execute_plan
 from imageferry.engine.locations import Target
-from imageferry.engine.plan import TransferPlan, resolve_plan
+from imageferry.engine.plan import Pairing, TransferPlan, resolve_plan
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Transfer:
 
     def plan(
         self,
-        pairs: list[tuple[ListEntry, Reference, list[Reference]]],
+        pairs: list[Pairing],
         platforms: tuple[Platform, ...] = (),
     ) -> TransferPlan:
         return resolve_plan(

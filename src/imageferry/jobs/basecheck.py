@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
-from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import Descriptor
@@ -27,7 +26,7 @@ from imageferry.engine.locations import (
     open_package_reader,
     target_repositories,
 )
-from imageferry.engine.plan import TransferPlan
+from imageferry.engine.plan import TransferPlan, target_digest
 from imageferry.jobs.pairing import Pairing
 
 MAX_CANDIDATES = 200
@@ -49,7 +48,7 @@ def images_in_base(
     for entry, src, dsts in pairs:
         digest = reader.blob_map_entry(src).digest
         for i, dst in enumerate(dsts):
-            there = _manifest_digest(targets[i], dst, policy, cancel)
+            there = target_digest(targets[i], dst, policy, cancel)
             if there is not None and str(there) == digest:
                 rows.append(
                     ImageResult(entry.line, str(src), str(dst), targets[i].name, "skipped", digest)
@@ -152,14 +151,6 @@ def _base_images(reader: PackageReader) -> list[tuple[str, str | None]]:
                 return []
             return [(img.repository, img.tag) for img in base.meta.images]
     return []
-
-
-def _manifest_digest(
-    target: Target, ref: Reference, policy: RetryPolicy, cancel: CancelToken
-) -> Digest | None:
-    return policy.run(
-        lambda: target.sink.manifest_digest(ref.repository, ref.tag_or_digest), cancel
-    )
 
 
 def _has(

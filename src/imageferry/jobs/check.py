@@ -21,6 +21,7 @@ from imageferry.engine.locations import (
     open_registry,
     open_target,
 )
+from imageferry.engine.plan import target_digest
 from imageferry.jobs.load import verify_package
 from imageferry.jobs.pairing import Pairing, pair_references
 
@@ -93,9 +94,7 @@ def _state(
     target: Target, ref: Reference, digest: Digest | None, policy: RetryPolicy, cancel: CancelToken
 ) -> TargetState:
     try:
-        there = policy.run(
-            lambda: target.sink.manifest_digest(ref.repository, ref.tag_or_digest), cancel
-        )
+        there = target_digest(target, ref, policy, cancel)
     except Cancelled:
         raise
     except ImageFerryError as exc:

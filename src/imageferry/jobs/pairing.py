@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from imageferry.core.imagelist import ListEntry, check_unique_targets
-from imageferry.core.reference import Reference
 from imageferry.engine.locations import Target
+from imageferry.engine.plan import Pairing
 
-Pairing = tuple[ListEntry, Reference, list[Reference]]
+__all__ = ["Pairing", "pair_names", "pair_references"]
 
 
 def pair_references(
