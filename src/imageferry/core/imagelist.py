@@ -28,15 +28,22 @@ class ListEntry:
     def target_ref(self, host: str, namespace: str | None = None) -> Reference:
         """Where this image lands on a target with ``host`` and optional namespace rewrite."""
         src = self.source
-        repo = src.repository
-        tag = src.tag
         if self.rename is not None:
-            repo = self.rename.repository
             tag = self.rename.tag or src.tag
-        if namespace:
-            repo = f"{namespace.strip('/')}/{repo.rsplit('/', 1)[-1]}"
-        digest = src.digest if tag is None else None
-        return Reference("", repo, tag, digest).with_host(host)
+            src = Reference("", self.rename.repository, tag, src.digest if tag is None else None)
+        return on_target(src, host, namespace)
+
+
+def on_target(ref: Reference, host: str, namespace: str | None = None) -> Reference:
+    """``ref`` as it is named on a target: its host, and ``namespace`` replacing the path.
+
+    A reference with a tag is pushed by tag only; one without, by its digest.
+    """
+    repo = ref.repository
+    if namespace:
+        repo = f"{namespace.strip('/')}/{repo.rsplit('/', 1)[-1]}"
+    digest = ref.digest if ref.tag is None else None
+    return Reference("", repo, ref.tag, digest).with_host(host)
 
 
 def _strip_comment(raw: str) -> str:

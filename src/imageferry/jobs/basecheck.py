@@ -14,7 +14,7 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.errors import PackageError
-from imageferry.core.imagelist import ListEntry
+from imageferry.core.imagelist import on_target
 from imageferry.core.manifest import Descriptor
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
@@ -131,14 +131,13 @@ class _Finder:
     def _gather(self, t: int) -> list[str]:
         target = self.targets[t]
         names = [d.ref.repository for i in self.plan.images for d in i.deliveries if d.target == t]
-        for repo, tag in _base_images(self.reader):
-            entry = ListEntry(0, repo, Reference("", repo, tag))
-            names.append(entry.target_ref(target.host, target.namespace).repository)
+        for ref in _base_images(self.reader):
+            names.append(on_target(ref, target.host, target.namespace).repository)
         names += target_repositories(target)
         return list(dict.fromkeys(names))
 
 
-def _base_images(reader: PackageReader) -> list[tuple[str, str | None]]:
+def _base_images(reader: PackageReader) -> list[Reference]:
     """The base package's images, when its meta file lies beside this one (or a dated sibling)."""
     if reader.meta.base is None:
         return []
@@ -149,7 +148,7 @@ def _base_images(reader: PackageReader) -> list[tuple[str, str | None]]:
                 base = open_package_reader(Path(path))
             except PackageError:
                 return []
-            return [(img.repository, img.tag) for img in base.meta.images]
+            return [img.reference() for img in base.meta.images]
     return []
 
 

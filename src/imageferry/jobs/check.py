@@ -11,7 +11,7 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import ignore_events
-from imageferry.core.imagelist import ListEntry
+from imageferry.core.imagelist import ListEntry, on_target
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.engine.locations import (
@@ -145,21 +145,14 @@ def check_package(
         verify_package(reader, verify, ignore_events, workers=4)
         targets = [open_target(config, t) for t in target_cfgs]
         for img in reader.meta.images:
-            name = f"{img.repository}:{img.tag}" if img.tag else f"{img.repository}@{img.digest}"
+            ref = img.reference()
             if not targets:
-                rows.append(PackageRow(name, img.digest))
+                rows.append(PackageRow(str(ref), img.digest))
                 continue
-            entry = ListEntry(
-                0,
-                name,
-                Reference(
-                    "", img.repository, img.tag, None if img.tag else Digest.parse(img.digest)
-                ),
-            )
             for t in targets:
                 state = _state(
                     t,
-                    entry.target_ref(t.host, t.namespace),
+                    on_target(ref, t.host, t.namespace),
                     Digest.parse(img.digest),
                     policy,
                     cancel,

@@ -7,11 +7,9 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
-from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
-from imageferry.core.reference import Reference
 from imageferry.engine.locations import PackageReader, Target, open_package_reader, open_target
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
@@ -42,7 +40,7 @@ def select_images(
     images = reader.meta.images
     if subset is None:
         return [
-            ListEntry(i, f"{img.repository}:{img.tag}", _ref(img.repository, img.tag, img.digest))
+            ListEntry(i, str(img.reference()), img.reference())
             for i, img in enumerate(images, start=1)
         ]
     chosen, problems = [], []
@@ -58,10 +56,7 @@ def select_images(
         if not found:
             problems.append(f"{origin}, line {entry.line}: {want} is not in {reader.name}")
         chosen += [
-            ListEntry(
-                entry.line, entry.text, _ref(img.repository, img.tag, img.digest), entry.rename
-            )
-            for img in found
+            ListEntry(entry.line, entry.text, img.reference(), entry.rename) for img in found
         ]
     if problems:
         have = ", ".join(f"{i.repository}:{i.tag}" for i in images[:10])
@@ -71,10 +66,6 @@ def select_images(
             + (" …" if len(images) > 10 else "")
         )
     return chosen
-
-
-def _ref(repository: str, tag: str | None, digest: str) -> Reference:
-    return Reference("", repository, tag, None if tag else Digest.parse(digest))
 
 
 def run_load(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
+from imageferry.core.reference import Reference
 
 FORMAT = "imageferry-package"
 VERSION = 1
@@ -26,6 +27,12 @@ class ImageRecord(_Model):
     digest: str
     media_type: str = Field(alias="mediaType")
     source: str = ""  # the reference it was saved from
+
+    def reference(self) -> Reference:
+        """By tag, or by digest for an image saved without one (no host: packages have none)."""
+        return Reference(
+            "", self.repository, self.tag, None if self.tag else Digest.parse(self.digest)
+        )
 
 
 class BlobRecord(_Model):
