@@ -36,29 +36,39 @@ class BlobMover:
     events: EventSink
 
     def run(self, job: BlobJob) -> dict[int, ImageFerryError]:
-        """Do the job; return the error per target index that could not get the blob."""
-        by_target: dict[int, list[str]] = {}
+        """Do the job; return the error per target index that could not get the blob.
+
+        Targets that succeed or fail for good drop out; the retry policy repeats the
+        attempt for the others, so one slow target never makes another redo its work.
+        """
+        pending: dict[int, list[str]] = {}
         for t, repo in job.destinations:
-            by_target.setdefault(t, []).append(repo)
+            pending.setdefault(t, []).append(repo)
         failures: dict[int, ImageFerryError] = {}
-        pending = dict(by_target)
-        attempt = 0
-        while pending:
-            self.cancel.check()
+
+        def attempt() -> None:
             errors = self._attempt(job, pending)
-            retry = {t: r for t, r in pending.items() if t in errors and errors[t].temporary}
-            for t, err in errors.items():
-                if t not in retry or attempt >= self.policy.retries:
-                    failures[t] = err
-            pending = {t: r for t, r in retry.items() if t not in failures}
+            for t in list(pending):
+                if t not in errors:
+                    failures.pop(t, None)
+                    del pending[t]
+                    continue
+                failures[t] = errors[t]
+                if not errors[t].temporary:
+                    del pending[t]
             if pending:
-                err = errors[next(iter(pending))]
-                wait = self.policy.delay(attempt, err)
-                self.events(
-                    Message("warning", f"retrying {job.desc.digest.short} in {wait:.1f}s: {err}")
-                )
-                self.cancel.sleep(wait)
-                attempt += 1
+                raise failures[next(iter(pending))]
+
+        def retrying(_attempt: int, err: BaseException, wait: float) -> None:
+            text = f"retrying {job.desc.digest.short} in {wait:.1f}s: {err}"
+            self.events(Message("warning", text))
+
+        try:
+            self.policy.run(attempt, self.cancel, on_retry=retrying)
+        except Cancelled:
+            raise
+        except ImageFerryError:
+            pass  # ``failures`` holds each target's last error
         return failures
 
     def _attempt(self, job: BlobJob, pending: dict[int, list[str]]) -> dict[int, ImageFerryError]:
@@ -117,7 +127,7 @@ class BlobMover:
                 yield chunk
 
         raw = self.source.open_blob(job.source_repository, desc)
-        stream = verified_chunks(counted(raw), desc.digest, desc.size, f"blob {desc.digest.short}")
+        stream = _verified(desc, counted(raw))
         try:
             errors = _tee(stream, {t: repos[0] for t, repos in uploads.items()}, self.targets, desc)
         finally:
@@ -134,21 +144,17 @@ class BlobMover:
             for repo in repos[1:]:
                 try:
                     if not self._mount(t, repo, repos[0], job):
-                        self.targets[t].sink.put_blob(
-                            repo,
-                            desc,
-                            verified_chunks(
-                                self.source.open_blob(job.source_repository, desc),
-                                desc.digest,
-                                desc.size,
-                                f"blob {desc.digest.short}",
-                            ),
-                        )
+                        chunks = self.source.open_blob(job.source_repository, desc)
+                        self.targets[t].sink.put_blob(repo, desc, _verified(desc, chunks))
                 except Cancelled:
                     raise
                 except ImageFerryError as exc:
                     errors[t] = exc
         return errors
+
+
+def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    return verified_chunks(chunks, desc.digest, desc.size, f"blob {desc.digest.short}")
 
 
 def _tee(
