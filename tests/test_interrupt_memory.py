@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,6 +11,7 @@ from imageferry.core.config import RegistryConfig
 from imageferry.registry import Registry
 from imageferry.testing.images import make_image, make_layer, push_image
 from support.faultproxy import Fault, FaultProxy
+from support.interrupt import any_blob_in, interrupt_when, layer_digests
 from support.verify import assert_image_copied, get_manifest
 
 MB = 1024 * 1024
@@ -44,33 +43,17 @@ def test_sigint_stops_cleanly_and_rerun_resumes(big_source, new_registry, cli, t
     proxy = FaultProxy(
         big_source.port, lambda m, p, n: Fault(rate=4 * MB) if "/blobs/" in p else None
     )
+    layers = [("big/slow", d) for d in layer_digests(big_source.url, "big/slow", "1")]
     try:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "imageferry",
-                "copy",
-                "big/slow:1",
-                "--from",
-                proxy.url,
-                "--to",
-                target.url,
-                "-j",
-                "1",
-                "--json",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        cut = interrupt_when(
+            ["copy", "big/slow:1", "--from", proxy.url, "--to", target.url, "-j", "1"],
+            tmp_path,
+            ready=any_blob_in(target.url, layers),  # one layer is done, another is streaming
         )
-        time.sleep(2.7)  # the first 6 MB layer is done, the second is streaming
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
     finally:
         proxy.stop()
-    assert proc.returncode == 130, out + err
+    out, err = cut.stdout, cut.stderr
+    assert cut.returncode == 130, out + err
     assert "Traceback" not in err
     assert get_manifest(target.url, "big/slow", "1") is None  # no tag without its content
 
