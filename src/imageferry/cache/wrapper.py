@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 from imageferry.cache.store import BlobCache
@@ -28,8 +29,6 @@ class CachedSource:
         self.cache = cache
         self.name = source.name
         self.host = getattr(source, "host", "")
-        self.hits = 0
-        self.misses = 0
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         return self.source.get_manifest(repository, reference)
@@ -37,15 +36,13 @@ class CachedSource:
     def open_blob(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
         path = self.cache.lookup(desc.digest, desc.size)
         if path is not None:
-            self.hits += 1
-            return self._from_cache(desc)
-        self.misses += 1
+            return self._from_cache(path, desc)
         return self._fill(repository, desc)
 
-    def _from_cache(self, desc: Descriptor) -> Iterator[bytes]:
+    def _from_cache(self, path: Path, desc: Descriptor) -> Iterator[bytes]:
         with self.cache.using(desc.digest):
             try:
-                with self.cache.path(desc.digest).open("rb") as f:
+                with path.open("rb") as f:
                     chunks = iter(lambda: f.read(CHUNK), b"")
                     yield from verified_chunks(chunks, desc.digest, desc.size, "cached blob")
             except (DigestMismatchError, OSError) as exc:

@@ -37,7 +37,6 @@ class Registry:
         maxconn: int = 5,
         writable: bool = False,
     ) -> None:
-        self.cfg = cfg
         self.session = RegistrySession(
             cfg, config_dir=config_dir or Path.cwd(), skiptlsverify=skiptlsverify, maxconn=maxconn
         )
