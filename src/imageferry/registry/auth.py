@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import urllib3
@@ -46,9 +47,18 @@ def push(repository: str) -> str:
 class Authenticator:
     """Thread-safe; shared by every request to one registry."""
 
-    def __init__(self, transport: Transport, credentials: Credentials | None, host: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        credentials: Callable[[], Credentials | None],
+        host: str,
+    ) -> None:
+        """``credentials`` is asked once, and only when a registry challenges for them:
+        a docker credential helper is a program to run, not worth it for anonymous pulls."""
         self._transport = transport
-        self._credentials = credentials
+        self._find_credentials = credentials
+        self._found: list[Credentials | None] = []
+        self._found_lock = threading.Lock()
         self._host = host
         self._scheme: str | None = None
         self._params: dict[str, str] = {}
@@ -56,10 +66,17 @@ class Authenticator:
         self._locks: dict[frozenset[str], threading.Lock] = {}
         self._guard = threading.Lock()
 
+    def _credentials(self) -> Credentials | None:
+        with self._found_lock:
+            if not self._found:
+                self._found.append(self._find_credentials())
+            return self._found[0]
+
     def header(self, scopes: Scopes) -> str | None:
         """The Authorization value for a request needing ``scopes`` (None: send none)."""
         if self._scheme == "basic":
-            return self._credentials.basic_header() if self._credentials else None
+            credentials = self._credentials()
+            return credentials.basic_header() if credentials else None
         if self._scheme != "bearer":
             return None
         key = frozenset(scopes)
@@ -80,7 +97,7 @@ class Authenticator:
         if scheme == "basic":
             already = self._scheme == "basic" and sent is not None
             self._scheme = "basic"
-            return not already and self._credentials is not None
+            return not already and self._credentials() is not None
         if scheme == "bearer":
             with self._guard:
                 self._scheme = "bearer"
@@ -103,8 +120,9 @@ class Authenticator:
         query += [("scope", s) for s in scopes]
         url = realm + ("&" if "?" in realm else "?") + urlencode(query)
         headers = {"Accept": "application/json"}
-        if self._credentials is not None:
-            headers["Authorization"] = self._credentials.basic_header()
+        credentials = self._credentials()
+        if credentials is not None:
+            headers["Authorization"] = credentials.basic_header()
         try:
             resp = self._transport.pool_for(url).request("GET", url, headers=headers)
         except urllib3.exceptions.HTTPError as exc:
@@ -115,7 +133,7 @@ class Authenticator:
         if resp.status in (401, 403):
             raise AuthError(
                 f"{self._host}: the token server refused "
-                + ("the user and password" if self._credentials else "anonymous access")
+                + ("the user and password" if credentials else "anonymous access")
                 + f" (HTTP {resp.status}); check user/password in cfg.yaml",
                 status=resp.status,
             )

@@ -49,13 +49,8 @@ class RegistrySession:
             if not ca_file.is_file():
                 raise ConfigError(f"{self.name}: ca_file {ca_file} does not exist")
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
-        if cfg.user:
-            password = cfg.password.get_secret_value() if cfg.password else ""
-            credentials: Credentials | None = Credentials(cfg.user, password)
-        else:
-            credentials = docker_credentials(address.host)
         self.transport = Transport(make_ssl_context(ca_file, skip), maxconn * 2 + 4, skip)
-        self.auth = Authenticator(self.transport, credentials, address.host)
+        self.auth = Authenticator(self.transport, lambda: _credentials(cfg), address.host)
 
     def url(self, path: str) -> str:
         return path if "://" in path else self.base_url + path
@@ -170,3 +165,11 @@ def _error_detail(resp: urllib3.BaseHTTPResponse) -> tuple[str, str | None]:
         return f"{first.get('code', '')}: {first.get('message', '')}".strip(": "), first.get("code")
     except (ValueError, KeyError, IndexError, TypeError):
         return "", None
+
+
+def _credentials(cfg: RegistryConfig) -> Credentials | None:
+    """cfg.yaml's user and password, else what docker's config.json holds for the host."""
+    if cfg.user:
+        password = cfg.password.get_secret_value() if cfg.password else ""
+        return Credentials(cfg.user, password)
+    return docker_credentials(cfg.address.host)
