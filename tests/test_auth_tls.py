@@ -109,6 +109,9 @@ target:
     assert len(requests) <= 3 * len(source.samples) + doc["blobs"]["mounted"] + 4
     assert any(len(r["scopes"]) == 2 for r in requests), "a mount asks for two scopes at once"
     assert all(r["user"] == "robot" for r in requests)
+    lines = [s.line for s in source.samples]
+    check = cli("check", *lines, "--from", source.url, "--to", "site")
+    assert check.stdout.count("has it (same digest)") == len(lines), check.output
 
     (tmp_path / "empty.yaml").write_text("source: []\n")
     anonymous = cli("check", "demo/app0:1.0", "--from", src.url, "-c", "empty.yaml")
@@ -137,6 +140,8 @@ def test_tls_with_ca_file_and_skip_verify(source, new_registry, cli, tmp_path):
     _cfg(tmp_path, f"target:\n- name: site\n  registry: {target.url}\n  skiptlsverify: true\n")
     skipped = cli("copy", "tools/t0:latest", "--from", source.url, "--to", "site", "--json")
     assert skipped.returncode == 0, skipped.output
+    check = cli("check", "demo/app0:1.0", "tools/t0:latest", "--from", source.url, "--to", "site")
+    assert check.stdout.count("has it (same digest)") == 2, check.output
 
 
 def test_credentials_from_docker_config(source, new_registry, cli, tmp_path):
@@ -161,6 +166,9 @@ def test_credentials_from_docker_config(source, new_registry, cli, tmp_path):
     env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     result = cli("copy", "demo/app1:1.0", "--from", source.url, "--to", target.url, env=env)
     assert result.returncode == 0, result.output
+    for repo in ("demo/app0", "demo/app1"):
+        pushed = _basic_get(target.url, repo, "1.0", "admin", PASSWORD)
+        assert pushed == get_manifest(source.url, repo, "1.0")
 
 
 def test_short_lived_tokens_are_refreshed(source, new_registry, cli, tmp_path):
