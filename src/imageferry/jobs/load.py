@@ -14,7 +14,7 @@ from imageferry.engine.locations import PackageReader, Target, open_package_read
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
-from imageferry.jobs.pairing import pair_references
+from imageferry.jobs.pairing import Pairing, pair_references
 from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally
 
@@ -88,10 +88,13 @@ def run_load(
         entries = select_images(reader, subset, origin)
         targets = [open_target(config, t) for t in target_cfgs]
         pairs = pair_references(entries, "", targets, origin)
-        in_base = [p for p in pairs if reader.blob_map_entry(p[1]).in_base]
+        in_base: list[Pairing] = []
+        carried: list[Pairing] = []
+        for pair in pairs:
+            (in_base if reader.blob_map_entry(pair[1]).in_base else carried).append(pair)
         skipped = images_in_base(reader, in_base, targets, opts.policy, cancel)
         transfer = Transfer(reader, targets, opts.policy, cancel, tally, opts.workers)
-        plan = transfer.plan([p for p in pairs if p not in in_base])
+        plan = transfer.plan(carried)
         mounted = ensure_base_blobs(reader, plan, targets, opts.policy, cancel)
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
