@@ -10,7 +10,13 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import InputError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
-from imageferry.engine.locations import PackageReader, Target, open_package_reader, open_target
+from imageferry.engine.locations import (
+    ImageRecord,
+    PackageReader,
+    Target,
+    open_package_reader,
+    open_target,
+)
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
@@ -43,14 +49,16 @@ def select_images(
             ListEntry(i, str(img.reference()), img.reference())
             for i, img in enumerate(images, start=1)
         ]
+    by_repository: dict[str, list[ImageRecord]] = {}
+    for img in images:
+        by_repository.setdefault(img.repository, []).append(img)
     chosen, problems = [], []
     for entry in subset:
         want = entry.source
         found = [
             img
-            for img in images
-            if img.repository == want.repository
-            and (want.tag is None or img.tag == want.tag)
+            for img in by_repository.get(want.repository, [])
+            if (want.tag is None or img.tag == want.tag)
             and (want.digest is None or img.digest == str(want.digest))
         ]
         if not found:

@@ -18,7 +18,7 @@ from imageferry.core.manifest import Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference, is_digest, reference_text
 from imageferry.package.checksum import sha256_file
 from imageferry.package.compress import read_frame
-from imageferry.package.meta import BlobRecord, ImageRecord, PackageMeta, load_meta
+from imageferry.package.meta import BlobRecord, PackageMeta, load_meta
 from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header, read_span
 
 
@@ -29,6 +29,7 @@ class PackageReader:
         self.meta: PackageMeta = meta or load_meta(meta_path)
         self.name = meta_path.name
         self._blobs = self.meta.blob_map()
+        self._tags = {(i.repository, i.tag): i for i in self.meta.images if i.tag}
 
     # -- verification ------------------------------------------------------
 
@@ -96,17 +97,11 @@ class PackageReader:
 
     # -- the source protocol -----------------------------------------------
 
-    def image(self, repository: str, tag: str | None) -> ImageRecord | None:
-        for img in self.meta.images:
-            if img.repository == repository and (tag is None or img.tag == tag):
-                return img
-        return None
-
     def manifest_digest_of(self, repository: str, reference: str) -> str:
         """The digest a tag (or digest) names in this package."""
         if is_digest(reference):
             return reference
-        img = self.image(repository, reference)
+        img = self._tags.get((repository, reference))
         if img is None:
             raise NotFoundError(f"{self.name} has no image {reference_text(repository, reference)}")
         return img.digest
