@@ -39,12 +39,9 @@ def _setup_logging(path: str) -> None:
 
 def _command(args: argparse.Namespace) -> ModuleType:
     """The module that runs ``args.command`` (imported late: start-up stays quick)."""
-    name = args.command
-    if name == "check" and _is_package(args):
-        name = "check_package"
-    elif name != "check_package":
-        name = f"{name}_cmd"
-    return importlib.import_module(f"imageferry.cli.{name}")
+    if args.command == "check" and _is_package(args):
+        return importlib.import_module("imageferry.cli.check_package")
+    return importlib.import_module(f"imageferry.cli.{args.command}_cmd")
 
 
 def _is_package(args: argparse.Namespace) -> bool:
