@@ -129,7 +129,7 @@ class Renderer:
             )
             self.line(text)
         elif isinstance(event, Message):
-            getattr(log, event.level if event.level != "info" else "info")(event.text)
+            getattr(log, event.level)(event.text)
             if event.level != "info" or self.mode == "plain":
                 self.line(f"{event.level}: {event.text}")
         self._update(force=True)
