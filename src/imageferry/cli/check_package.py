@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 from imageferry.cli import inputs, options
-from imageferry.cli.render import human_bytes
+from imageferry.cli.render import Renderer, human_bytes
+from imageferry.cli.summary import print_json
 from imageferry.core.cancel import CancelToken
-from imageferry.jobs.check import check_package
+from imageferry.jobs.check import PackageReport, check_package
+from imageferry.jobs.load import package_path
 
 
 def run(args: argparse.Namespace) -> int:
     config = inputs.load_config(args)
     targets = inputs.choose_targets(config, args, required=False)
-    report = check_package(
-        config,
-        Path(args.images[0]),
-        targets,
-        verify=args.verify,
-        policy=options.retry_policy(config, args),
-        cancel=CancelToken(),
-    )
+    opts = options.transfer(config, args)
+    cancel = CancelToken()
+    with Renderer.for_output(args.json) as renderer:
+        try:
+            report = check_package(
+                config,
+                package_path(Path(args.images[0])),
+                targets,
+                verify=args.verify,
+                policy=opts.policy,
+                cancel=cancel,
+                events=renderer,
+                workers=min(opts.workers, 4),
+            )
+        except KeyboardInterrupt:
+            cancel.cancel()
+            raise
     if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2)
-        print()
-        return 0
+        print_json({"command": "check", **report.to_json()})
+    else:
+        _print(report, args.verify)
+    if report.cancelled:
+        return 130
+    return 0 if report.ok else 1
+
+
+def _print(report: PackageReport, verify: str) -> None:
     meta = report.meta
     total = sum(d.size for d in meta.datafiles)
     print(
@@ -38,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"  base package: {meta.base.file} (must be loaded first)")
     print(
         f"  {len(meta.datafiles)} data file(s), {human_bytes(total)}, "
-        f"{len(meta.blobs)} blob(s); verified ({args.verify})"
+        f"{len(meta.blobs)} blob(s); verified ({verify})"
     )
     for row in report.rows:
         state = "" if row.state is None else f"  [{row.target_name}: {row.state}]"
+        if row.error:
+            state += f" {row.error}"
         print(f"  {row.name}  {row.digest[:19]}{state}")
-    return 0

@@ -11,13 +11,15 @@ from imageferry.jobs.copy import run_copy
 
 def run(args: argparse.Namespace) -> int:
     config = inputs.load_config(args)
-    entries, origin = inputs.read_image_list(args)
+    images = inputs.read_image_list(args)
     source = inputs.choose_source(config, args)
     targets = inputs.choose_targets(config, args, required=True)
     opts = options.transfer(config, args)
     return run_job(
+        "copy",
         args.json,
+        images,
         lambda events, cancel: run_copy(
-            config, entries, source, targets, opts, events, cancel, origin
+            config, images.entries, source, targets, opts, events, cancel, images.origin
         ),
     )

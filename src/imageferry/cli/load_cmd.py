@@ -7,21 +7,31 @@ from pathlib import Path
 
 from imageferry.cli import inputs, options
 from imageferry.cli.summary import run_job
-from imageferry.jobs.load import LoadOptions, run_load
+from imageferry.jobs.inputs import ImageList
+from imageferry.jobs.load import LoadOptions, package_path, run_load
 
 
 def run(args: argparse.Namespace) -> int:
     config = inputs.load_config(args)
-    subset, origin = None, "package"
+    meta = package_path(Path(args.package))
+    subset: ImageList | None = None
     if args.list:
         args.images = []
-        subset, origin = inputs.read_image_list(args)
+        subset = inputs.read_image_list(args)
     targets = inputs.choose_targets(config, args, required=True)
     opts = LoadOptions(transfer=options.transfer(config, args), verify=args.verify)
-    meta = Path(args.package)
     return run_job(
+        "load",
         args.json,
+        subset,
         lambda events, cancel: run_load(
-            config, meta, targets, subset, opts, events, cancel, origin
+            config,
+            meta,
+            targets,
+            subset.entries if subset else None,
+            opts,
+            events,
+            cancel,
+            subset.origin if subset else "package",
         ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from imageferry.core.errors import (
     PackageError,
 )
 
-EXIT_FAILED, EXIT_CANCELLED = 1, 130
+EXIT_FAILED, EXIT_CANCELLED, EXIT_PIPE = 1, 130, 141
 log = logging.getLogger("imageferry")
 
 
@@ -45,7 +46,33 @@ def _command(args: argparse.Namespace) -> ModuleType:
 
 
 def _is_package(args: argparse.Namespace) -> bool:
-    return not args.list and len(args.images) == 1 and args.images[0].endswith((".yaml", ".yml"))
+    """``check PATH``: a package when PATH is a meta file, or any file or folder that exists."""
+    if args.list or len(args.images) != 1:
+        return False
+    arg = args.images[0]
+    return arg.endswith((".yaml", ".yml")) or Path(arg).exists()
+
+
+def _fail(args: argparse.Namespace, code: int, text: str) -> int:
+    """Say what went wrong: on stderr, in the log, and as a JSON object with --json."""
+    print(f"imageferry: {text}", file=sys.stderr)
+    log.error("%s", text)
+    if getattr(args, "json", False):
+        doc = {"command": args.command, "ok": False, "error": text, "exit_code": code}
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    return code
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``imageferry check | head -1``): end quietly."""
+    log.info("output pipe closed by the reader")
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # flushing at exit must not fail again
+    except (OSError, AttributeError, ValueError):
+        pass
+    return EXIT_PIPE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,20 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     log.info("imageferry %s: %s", __version__, args.command)
     try:
         return _command(args).run(args)
+    except BrokenPipeError:
+        return _closed_pipe()
     except (ConfigError, InputError, PackageError) as exc:
-        print(f"imageferry: {exc}", file=sys.stderr)
-        log.error("%s", exc)
-        return EXIT_USAGE
+        return _fail(args, EXIT_USAGE, str(exc))
     except Cancelled:
-        print("imageferry: stopped; rerun the same command to resume", file=sys.stderr)
-        return EXIT_CANCELLED
+        return _fail(args, EXIT_CANCELLED, "stopped; rerun the same command to resume")
     except ImageFerryError as exc:
-        print(f"imageferry: {exc}", file=sys.stderr)
-        log.error("%s", exc)
-        return EXIT_FAILED
+        return _fail(args, EXIT_FAILED, str(exc))
     except KeyboardInterrupt:
-        print("imageferry: stopped", file=sys.stderr)
-        return EXIT_CANCELLED
+        return _fail(args, EXIT_CANCELLED, "stopped; rerun the same command to resume")
     except Exception:  # a bug: keep the details in the log, not on the user's screen
         log.error("internal error\n%s", traceback.format_exc())
         print(

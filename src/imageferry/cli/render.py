@@ -1,7 +1,8 @@
 """Progress for people: rich bars on a terminal, plain lines otherwise, silence for --json.
 
-The renderer is an event sink called from engine threads; it locks. Every
-event also goes to the log file through the ``imageferry.run`` logger.
+The renderer is an event sink called from engine threads; it locks. The
+numbers come from the jobs layer's :class:`RunProgress` (the window draws the
+same). Every event also goes to the log file through the ``imageferry.run`` logger.
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ import threading
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from imageferry.core.events import BlobDone, BlobProgress, Event, ImageDone, Message, PlanReady
+from imageferry.core.events import (
+    BlobProgress,
+    Event,
+    ImageDone,
+    Message,
+    PlanReady,
+    StageProgress,
+    StageStarted,
+)
+from imageferry.jobs.progress import ProgressSnapshot, RunProgress
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 log = logging.getLogger("imageferry.run")
 PLAIN_INTERVAL = 5.0
+_MARK = {"copied": "ok  ", "skipped": "same", "failed": "FAIL", "cancelled": "stop"}
 
 
 def human_bytes(n: float) -> str:
@@ -29,28 +40,37 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+def describe(snap: ProgressSnapshot) -> str:
+    """``images 3/12 (1 failed)``, per target when there are several."""
+    if snap.stage in ("verifying", "finishing"):
+        return snap.stage
+    if len(snap.targets) > 1:
+        parts = [f"{t.name} {t.done}/{t.total}" for t in snap.targets]
+        text = "images " + ", ".join(parts)
+    else:
+        text = f"images {snap.images_done}/{snap.images_total}"
+    return text + (f" ({snap.images_failed} failed)" if snap.images_failed else "")
+
+
+def _stream_is_tty(stream: TextIO | None) -> bool:
+    return stream is not None and stream.isatty()
+
+
 class Renderer:
     def __init__(self, mode: str, out: TextIO | None = None) -> None:
         self.mode = mode  # "rich", "plain" or "quiet"
         self.out = out or sys.stderr
+        self.progress = RunProgress()
         self._lock = threading.Lock()
-        self._total_images = 0
-        self._done = 0
-        self._failed = 0
-        self._bytes = 0  # read from the source
-        self._not_needed = 0  # planned bytes a target already had (skipped, mounted)
-        self._seen: set[str] = set()
-        self._total_bytes = 0
-        self._started = time.monotonic()
-        self._last_plain = self._started
-        self._progress: Progress | None = None
+        self._last_plain = time.monotonic()
+        self._bar: Progress | None = None
         self._task: TaskID | None = None
 
     @classmethod
     def for_output(cls, json_mode: bool) -> Renderer:
-        if json_mode:
+        if json_mode or sys.stderr is None:
             return cls("quiet")
-        return cls("rich" if sys.stderr.isatty() else "plain")
+        return cls("rich" if _stream_is_tty(sys.stderr) else "plain")
 
     def __enter__(self) -> Renderer:
         if self.mode == "rich":
@@ -65,7 +85,7 @@ class Renderer:
                 TransferSpeedColumn,
             )
 
-            self._progress = Progress(
+            self._bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 DownloadColumn(),
@@ -74,37 +94,27 @@ class Renderer:
                 console=Console(file=self.out),
                 transient=False,
             )
-            self._progress.start()
-            self._task = self._progress.add_task("planning", total=None)
+            self._bar.start()
+            self._task = self._bar.add_task("planning", total=None)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self._bar is not None:
+            self._bar.stop()
 
     def line(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
         elif self.mode == "plain":
             print(text, file=self.out, flush=True)
 
     def __call__(self, event: Event) -> None:
+        self.progress(event)
         with self._lock:
             self._handle(event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, BlobProgress):
-            self._bytes += event.nbytes
-            self._update()
-            return
-        if isinstance(event, BlobDone):
-            if event.outcome != "copied" and event.digest not in self._seen:
-                self._not_needed += event.size
-            self._seen.add(event.digest)
-            return
         if isinstance(event, PlanReady):
-            self._total_images = event.images
-            self._total_bytes = event.bytes_total
             log.info(
                 "plan: %d images, %d blobs, %d bytes", event.images, event.blobs, event.bytes_total
             )
@@ -113,18 +123,17 @@ class Renderer:
                 f"up to {human_bytes(event.bytes_total)}"
             )
         elif isinstance(event, ImageDone):
-            self._done += 1
-            mark = {"copied": "ok  ", "skipped": "same", "failed": "FAIL", "cancelled": "stop"}
-            text = f"[{mark.get(event.status, event.status)}] {event.source} -> {event.target}"
+            where = f" [{event.target_name}]" if event.target_name else ""
+            text = f"[{_MARK.get(event.status, event.status)}] {event.source} -> {event.target}"
             if event.status == "failed":
-                self._failed += 1
                 text += f"\n       {event.error}"
             log.info(
-                "line %d: %s %s -> %s %s",
+                "line %d: %s %s -> %s%s %s",
                 event.line,
                 event.status,
                 event.source,
                 event.target,
+                where,
                 event.error or "",
             )
             self.line(text)
@@ -132,24 +141,25 @@ class Renderer:
             getattr(log, event.level)(event.text)
             if event.level != "info" or self.mode == "plain":
                 self.line(f"{event.level}: {event.text}")
-        self._update(force=True)
+        elif isinstance(event, StageStarted):
+            log.info("%s: %d bytes", event.stage, event.total)
+        self._update(force=not isinstance(event, (BlobProgress, StageProgress)))
 
     def _update(self, force: bool = False) -> None:
-        desc = f"images {self._done}/{self._total_images}" + (
-            f" ({self._failed} failed)" if self._failed else ""
-        )
-        if self._progress is not None and self._task is not None:
-            self._progress.update(
+        snap = self.progress.snapshot()
+        if self._bar is not None and self._task is not None:
+            self._bar.update(
                 self._task,
-                description=desc,
-                completed=min(max(0, self._bytes + self._not_needed), self._total_bytes),
-                total=self._total_bytes or None,
+                description=describe(snap),
+                completed=snap.bytes_done,
+                total=snap.bytes_total or None,
             )
         elif self.mode == "plain":
             now = time.monotonic()
             if now - self._last_plain >= PLAIN_INTERVAL and not force:
                 self._last_plain = now
-                speed = self._bytes / max(now - self._started, 1e-6)
-                left = max(0, self._total_bytes - self._bytes - self._not_needed)
-                eta = f", about {left / speed:.0f}s left" if speed > 0 and left else ""
-                self.line(f"{desc}, {human_bytes(self._bytes)} read, {human_bytes(speed)}/s{eta}")
+                eta = f", about {snap.eta:.0f}s left" if snap.eta else ""
+                self.line(
+                    f"{describe(snap)}, {human_bytes(snap.bytes_read)} read, "
+                    f"{human_bytes(snap.speed)}/s{eta}"
+                )

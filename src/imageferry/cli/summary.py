@@ -5,29 +5,40 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from imageferry.cli.render import Renderer, human_bytes
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
+from imageferry.jobs.inputs import ImageList
 from imageferry.jobs.results import RunResult
 
 
-def print_result(result: RunResult, renderer: Renderer, as_json: bool) -> None:
-    if as_json:
-        doc = {
-            "ok": result.ok,
-            "cancelled": result.cancelled,
-            "seconds": round(result.seconds, 3),
-            "bytes_read": result.bytes_read,
-            "blobs": result.blobs,
-            "images": [r.__dict__ for r in result.images],
-        }
-        if result.package:
-            doc["package"] = str(result.package)
-            doc["files"] = [{"name": n, "size": size} for n, size in result.files]
-        json.dump(doc, sys.stdout, indent=2)
-        print()
-        return
+def print_json(doc: dict[str, Any]) -> None:
+    json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+    print()
+
+
+def result_json(command: str, result: RunResult, images: ImageList | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "command": command,
+        "ok": result.ok,
+        "cancelled": result.cancelled,
+        "seconds": round(result.seconds, 3),
+        "bytes_read": result.bytes_read,
+        "blobs": result.blobs,
+        "images": [
+            {**r.__dict__, "text": images.text_of(r.line) if images else r.source}
+            for r in result.images
+        ],
+    }
+    if result.package:
+        doc["package"] = str(result.package)
+        doc["files"] = [{"name": n, "size": size} for n, size in result.files]
+    return doc
+
+
+def print_result(result: RunResult, images: ImageList | None) -> None:
     counts = ", ".join(
         f"{result.count(s)} {s}"
         for s in ("copied", "skipped", "failed", "cancelled")
@@ -35,25 +46,38 @@ def print_result(result: RunResult, renderer: Renderer, as_json: bool) -> None:
     )
     blobs = ", ".join(f"{n} {k}" for k, n in result.blobs.items() if n) or "none"
     speed = result.bytes_read / max(result.seconds, 1e-6)
-    summary = (
+    print(
         f"done in {result.seconds:.1f}s. images: {counts or 'none'}; blobs: {blobs}; "
         f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
     )
-    print(summary)
+    names = sorted({r.target_name for r in result.images if r.target_name})
+    if len(names) > 1:
+        for name in names:
+            rows = [r for r in result.images if r.target_name == name]
+            bad = sum(1 for r in rows if r.status in ("failed", "cancelled"))
+            print(
+                f"  {name}: {len(rows) - bad} of {len(rows)} done" + (f", {bad} not" if bad else "")
+            )
     if result.package:
         print(f"package: {result.package}")
         for name, size in result.files:
             print(f"  {name}  {human_bytes(size)}")
+    _print_not_done(result, images)
+
+
+def _print_not_done(result: RunResult, images: ImageList | None) -> None:
     failed = [r for r in result.images if r.status in ("failed", "cancelled")]
-    if failed:
-        print(
-            "\nnot done (fix the cause, then rerun with these lines; finished work is not redone):"
-        )
-        seen = set()
-        for r in failed:
-            if r.line not in seen:
-                seen.add(r.line)
-                print(f"  {r.source}")
+    if not failed:
+        return
+    print("\nnot done (fix the cause, then rerun with these lines; finished work is not redone):")
+    seen = set()
+    for r in failed:
+        if r.line in seen:
+            continue
+        seen.add(r.line)
+        text = (images.text_of(r.line) if images else "") or r.source
+        where = f"{images.origin}, line {r.line}" if images else f"image {r.line}"
+        print(f"  {text}    # {where}")
 
 
 def exit_code(result: RunResult) -> int:
@@ -62,7 +86,12 @@ def exit_code(result: RunResult) -> int:
     return 0 if result.ok else 1
 
 
-def run_job(as_json: bool, job: Callable[[EventSink, CancelToken], RunResult]) -> int:
+def run_job(
+    command: str,
+    as_json: bool,
+    images: ImageList | None,
+    job: Callable[[EventSink, CancelToken], RunResult],
+) -> int:
     """Run ``job`` with live progress; Ctrl-C stops it cleanly. Returns the exit code."""
     cancel = CancelToken()
     with Renderer.for_output(as_json) as renderer:
@@ -71,5 +100,10 @@ def run_job(as_json: bool, job: Callable[[EventSink, CancelToken], RunResult]) -
         except KeyboardInterrupt:
             cancel.cancel()
             raise
-    print_result(result, renderer, as_json)
+    if as_json:
+        print_json(result_json(command, result, images))
+    else:
+        print_result(result, images)
+        if result.cancelled:
+            print("stopped; rerun the same command to resume (finished work is not redone)")
     return exit_code(result)

@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
+
+# What happened to one image on one target.
+ImageStatus = Literal["copied", "skipped", "failed", "cancelled"]
+# What happened to one blob on one target.
+BlobOutcome = Literal["copied", "skipped", "mounted"]
+# How a target stands for one checked image.
+TargetStateName = Literal["same", "differs", "missing", "error"]
+Level = Literal["info", "warning", "error"]
+# A long step before or after the transfer proper (sizes known up front).
+StageName = Literal["verifying", "finishing"]
 
 
 @dataclass(frozen=True)
@@ -15,6 +26,7 @@ class PlanReady:
     images: int
     blobs: int
     bytes_total: int  # bytes that may have to move (before target HEAD checks)
+    targets: tuple[str, ...] = ()  # every image goes to each of these
 
 
 @dataclass(frozen=True)
@@ -26,7 +38,7 @@ class BlobProgress:
 class BlobDone:
     digest: str
     size: int
-    outcome: str  # "copied", "skipped", "mounted"
+    outcome: BlobOutcome
     where: str  # target name and repository
 
 
@@ -35,17 +47,69 @@ class ImageDone:
     line: int
     source: str
     target: str
-    status: str  # "copied", "skipped", "failed", "cancelled"
+    status: ImageStatus
     error: str | None = None
+    target_name: str = ""
 
 
 @dataclass(frozen=True)
 class Message:
-    level: str  # "info", "warning", "error"
+    level: Level
     text: str
 
 
-Event = PlanReady | BlobProgress | BlobDone | ImageDone | Message
+@dataclass(frozen=True)
+class StageStarted:
+    """A package is being verified, or a save's data files hashed: ``total`` bytes to read."""
+
+    stage: StageName
+    total: int
+
+
+@dataclass(frozen=True)
+class StageProgress:
+    nbytes: int  # bytes of the current stage just read
+
+
+@dataclass(frozen=True)
+class TargetState:
+    target_name: str
+    ref: str
+    state: TargetStateName
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageChecked:
+    """``check``: one list line resolved and looked up (sent as each line finishes)."""
+
+    line: int
+    source: str
+    digest: str | None
+    targets: tuple[TargetState, ...]
+    error: str | None = None
+    missing: bool = False  # the source answered: no such image (else ``error`` says why)
+
+    @property
+    def exists(self) -> bool:
+        return self.digest is not None
+
+    @property
+    def ok(self) -> bool:
+        """Found in the source, and every target could be asked."""
+        return self.exists and all(t.state != "error" for t in self.targets)
+
+
+Event = (
+    PlanReady
+    | BlobProgress
+    | BlobDone
+    | ImageDone
+    | Message
+    | StageStarted
+    | StageProgress
+    | ImageChecked
+)
 EventSink = Callable[[Event], None]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
-from imageferry.core.events import EventSink, ImageDone
+from imageferry.core.events import EventSink, ImageDone, ImageStatus
 from imageferry.core.manifest import Manifest
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
@@ -27,7 +27,7 @@ class ImageResult:
     source: str
     target: str
     target_name: str
-    status: str  # "copied", "skipped", "failed", "cancelled"
+    status: ImageStatus
     digest: str | None = None
     error: str | None = None
 
@@ -73,7 +73,16 @@ def _finish_image(
     results = []
     for delivery in image.deliveries:
         result = _deliver(image, delivery, futures, targets, policy, cancel)
-        events(ImageDone(result.line, result.source, result.target, result.status, result.error))
+        events(
+            ImageDone(
+                result.line,
+                result.source,
+                result.target,
+                result.status,
+                result.error,
+                result.target_name,
+            )
+        )
         results.append(result)
     return results
 
@@ -88,7 +97,7 @@ def _deliver(
 ) -> ImageResult:
     target = targets[delivery.target]
 
-    def result(status: str, error: str | None = None) -> ImageResult:
+    def result(status: ImageStatus, error: str | None = None) -> ImageResult:
         digest = str(image.top.digest) if image.manifests else None
         return ImageResult(
             image.entry.line,

@@ -135,7 +135,8 @@ def resolve_plan(
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
     plan = TransferPlan(images, _blob_jobs(images))
-    events(PlanReady(len(images), len(plan.blobs), plan.bytes_total))
+    names = tuple(t.name for t in targets)
+    events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names))
     return plan
 
 

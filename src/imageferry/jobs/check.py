@@ -10,7 +10,7 @@ from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError
-from imageferry.core.events import ignore_events
+from imageferry.core.events import EventSink, ImageChecked, TargetState, TargetStateName
 from imageferry.core.imagelist import ListEntry, on_target
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
@@ -29,24 +29,15 @@ NOT_FOUND = "not found in the source registry"
 
 
 @dataclass(frozen=True)
-class TargetState:
-    target_name: str
-    ref: str
-    state: str  # "same", "differs", "missing", "error"
-    error: str | None = None
+class CheckReport:
+    """The rows in list order; ``cancelled`` when stopped (rows then holds what was done)."""
 
-
-@dataclass(frozen=True)
-class CheckRow:
-    line: int
-    source: str
-    digest: str | None
-    targets: tuple[TargetState, ...]
-    error: str | None = None
+    rows: list[ImageChecked]
+    cancelled: bool = False
 
     @property
-    def exists(self) -> bool:
-        return self.digest is not None
+    def ok(self) -> bool:
+        return not self.cancelled and all(r.ok for r in self.rows)
 
 
 def run_check(
@@ -57,37 +48,52 @@ def run_check(
     *,
     policy: RetryPolicy,
     cancel: CancelToken,
+    events: EventSink,
     workers: int = 5,
     origin: str = "image list",
-) -> list[CheckRow]:
+) -> CheckReport:
+    """Blocking. Each line's row is also sent to ``events`` as soon as it is known."""
     source = open_registry(config, source_cfg, writable=False)
     targets = [open_target(config, t) for t in target_cfgs]
-    pairs = pair_references(entries, source.host, targets, origin)
 
-    def one(pair: Pairing) -> CheckRow:
-        entry, src, dsts = pair
-        try:
-            digest = policy.run(
-                lambda: source.manifest_digest(src.repository, src.tag_or_digest), cancel
-            )
-        except Cancelled:
-            raise
-        except ImageFerryError as exc:
-            return CheckRow(entry.line, str(src), None, (), str(exc))
-        states = tuple(
-            _state(t, d, digest, policy, cancel) for t, d in zip(targets, dsts, strict=True)
-        )
-        error = None if digest else NOT_FOUND
-        return CheckRow(entry.line, str(src), str(digest) if digest else None, states, error)
+    def one(pair: Pairing) -> ImageChecked:
+        row = _check_one(pair, source, targets, policy, cancel)
+        events(row)
+        return row
 
+    rows: list[ImageChecked] = []
     try:
+        pairs = pair_references(entries, source.host, targets, origin)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
             futures = [pool.submit(one, pair) for pair in pairs]
-            return [wait_for(f, cancel) for f in futures]
+            for f in futures:
+                try:
+                    rows.append(wait_for(f, cancel))
+                except Cancelled:
+                    pass
     finally:
         source.close()
         for t in targets:
             t.sink.close()
+    return CheckReport(rows, cancel.cancelled)
+
+
+def _check_one(
+    pair: Pairing, source, targets: list[Target], policy: RetryPolicy, cancel: CancelToken
+) -> ImageChecked:
+    entry, src, dsts = pair
+    try:
+        digest = policy.run(
+            lambda: source.manifest_digest(src.repository, src.tag_or_digest), cancel
+        )
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        return ImageChecked(entry.line, str(src), None, (), str(exc))
+    states = tuple(_state(t, d, digest, policy, cancel) for t, d in zip(targets, dsts, strict=True))
+    if digest is None:
+        return ImageChecked(entry.line, str(src), None, states, NOT_FOUND, missing=True)
+    return ImageChecked(entry.line, str(src), str(digest), states)
 
 
 def _state(
@@ -99,9 +105,12 @@ def _state(
         raise
     except ImageFerryError as exc:
         return TargetState(target.name, str(ref), "error", str(exc))
+    state: TargetStateName
     if there is None:
-        return TargetState(target.name, str(ref), "missing")
-    return TargetState(target.name, str(ref), "same" if there == digest else "differs")
+        state = "missing"
+    else:
+        state = "same" if there == digest else "differs"
+    return TargetState(target.name, str(ref), state)
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,8 @@ class PackageRow:
     name: str
     digest: str
     target_name: str | None = None
-    state: str | None = None  # "same", "differs", "missing", "error"
+    state: TargetStateName | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,9 +127,16 @@ class PackageReport:
     path: Path
     meta: PackageMeta
     rows: list[PackageRow]
+    cancelled: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.cancelled and all(r.state != "error" for r in self.rows)
 
     def to_json(self) -> dict:
         return {
+            "ok": self.ok,
+            "cancelled": self.cancelled,
             "package": str(self.path),
             "kind": self.meta.kind,
             "base": self.meta.base.file if self.meta.base else None,
@@ -136,13 +153,15 @@ def check_package(
     verify: str,
     policy: RetryPolicy,
     cancel: CancelToken,
+    events: EventSink,
+    workers: int = 4,
 ) -> PackageReport:
     """Verify a package (raises PackageError) and say what each target already has."""
     reader = open_package_reader(meta_path)
     targets: list[Target] = []
-    rows = []
+    rows: list[PackageRow] = []
     try:
-        verify_package(reader, verify, ignore_events, workers=4)
+        verify_package(reader, verify, events, cancel, workers)
         targets = [open_target(config, t) for t in target_cfgs]
         for img in reader.meta.images:
             ref = img.reference()
@@ -150,16 +169,13 @@ def check_package(
                 rows.append(PackageRow(str(ref), img.digest))
                 continue
             for t in targets:
-                state = _state(
-                    t,
-                    on_target(ref, t.host, t.namespace),
-                    Digest.parse(img.digest),
-                    policy,
-                    cancel,
-                )
-                rows.append(PackageRow(state.ref, img.digest, t.name, state.state))
+                dst = on_target(ref, t.host, t.namespace)
+                state = _state(t, dst, Digest.parse(img.digest), policy, cancel)
+                rows.append(PackageRow(state.ref, img.digest, t.name, state.state, state.error))
+    except Cancelled:
+        pass
     finally:
         reader.close()
         for t in targets:
             t.sink.close()
-    return PackageReport(meta_path, reader.meta, rows)
+    return PackageReport(meta_path, reader.meta, rows, cancel.cancelled)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.errors import Cancelled
 from imageferry.core.events import EventSink
 from imageferry.core.imagelist import ListEntry
+from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import open_cache, open_source, open_target
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.options import TransferOptions
@@ -29,12 +31,15 @@ def run_copy(
     source = open_source(config, source_cfg, cache)
     targets = [open_target(config, t) for t in target_cfgs]
     tally = Tally(events)
+    results: list[ImageResult] = []
     try:
         transfer = Transfer(source, targets, options.policy, cancel, tally, options.workers)
         plan = transfer.plan(
             pair_references(entries, source.host, targets, origin), options.platforms
         )
         results = transfer.execute(plan)
+    except Cancelled:
+        pass  # stopped while planning: the result says so
     finally:
         source.close()
         if cache is not None:

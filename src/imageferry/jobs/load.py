@@ -7,9 +7,10 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
-from imageferry.core.errors import InputError
+from imageferry.core.errors import Cancelled, InputError, PackageError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
+from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
     ImageRecord,
     PackageReader,
@@ -22,7 +23,7 @@ from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_references
 from imageferry.jobs.results import RunResult
-from imageferry.jobs.tally import Tally
+from imageferry.jobs.tally import Tally, start_stage
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,33 @@ class LoadOptions:
     verify: str = "full"  # "full": sha256 of every data file; "quick": sizes only
 
 
-def verify_package(reader: PackageReader, verify: str, events: EventSink, workers: int) -> None:
-    """Check the data files; raises PackageError naming the problem."""
-    how = "sizes and sha256" if verify == "full" else "sizes"
+def verify_package(
+    reader: PackageReader, verify: str, events: EventSink, cancel: CancelToken, workers: int
+) -> None:
+    """Check the data files; raises PackageError naming the problem, Cancelled when stopped."""
+    full = verify == "full"
+    how = "sizes and sha256" if full else "sizes"
     count = len(reader.meta.datafiles)
     events(Message("info", f"checking {reader.name}: {count} data file(s), {how}"))
-    reader.verify(full=verify == "full", workers=workers)
+    total = sum(d.size for d in reader.meta.datafiles) if full else 0
+    progress = start_stage(events, cancel, "verifying", total)
+    reader.verify(full=full, workers=workers, progress=progress)
+
+
+def package_path(path: Path) -> Path:
+    """``path`` if it looks like a package's meta file; else PackageError saying what to give."""
+    nearby = sorted(p.name for p in path.parent.glob("*_meta.y*ml")) if path.parent.is_dir() else []
+    hint = f" (in {path.parent}: {', '.join(nearby[:5])})" if nearby else ""
+    if path.is_dir():
+        raise PackageError(f"{path} is a folder: give the package's *_meta.yaml file{hint}")
+    if not path.is_file():
+        raise PackageError(f"package {path} does not exist: give its *_meta.yaml file{hint}")
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise PackageError(
+            f"{path.name} is not a package's meta file: give the *_meta.yaml file that was "
+            f"saved with it{hint}"
+        )
+    return path
 
 
 def select_images(
@@ -91,8 +113,10 @@ def run_load(
     tally = Tally(events)
     reader = open_package_reader(meta_path)
     targets: list[Target] = []
+    skipped: list[ImageResult] = []
+    results: list[ImageResult] = []
     try:
-        verify_package(reader, options.verify, tally, opts.workers)
+        verify_package(reader, options.verify, tally, cancel, opts.workers)
         entries = select_images(reader, subset, origin)
         targets = [open_target(config, t) for t in target_cfgs]
         pairs = pair_references(entries, "", targets, origin)
@@ -107,8 +131,10 @@ def run_load(
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
         for row in skipped:
-            tally(ImageDone(row.line, row.source, row.target, row.status))
+            tally(ImageDone(row.line, row.source, row.target, row.status, None, row.target_name))
         results = transfer.execute(plan)
+    except Cancelled:
+        pass  # the result says so; a rerun resumes
     finally:
         reader.close()
         for t in targets:

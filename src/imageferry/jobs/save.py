@@ -9,6 +9,7 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.errors import Cancelled, InputError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
 from imageferry.engine.execute import ImageResult
@@ -26,7 +27,7 @@ from imageferry.engine.transfer import Transfer
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_names
 from imageferry.jobs.results import RunResult
-from imageferry.jobs.tally import Tally
+from imageferry.jobs.tally import Tally, start_stage
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,29 @@ class SaveOptions:
     single_file: bool = False
     compression: str = "none"
     transfer: TransferOptions = field(default_factory=TransferOptions)
+
+
+def save_options(
+    config: Config,
+    transfer: TransferOptions,
+    *,
+    outdir: Path | None = None,
+    prefix: str | None = None,
+    base: Path | None = None,
+    single_file: bool = False,
+    compress: str | None = None,
+) -> SaveOptions:
+    """What a front end chose, else cfg.yaml (``outdir`` default: cfg.yaml's folder)."""
+    if base is not None and not base.is_file():
+        raise InputError(f"base package {base}: no such meta file (give the *_meta.yaml file)")
+    return SaveOptions(
+        outdir=outdir if outdir is not None else config.folder,
+        prefix=prefix or config.outprefix,
+        base=base,
+        single_file=single_file or config.singlefile,
+        compression=compress or config.compressor or "none",
+        transfer=transfer,
+    )
 
 
 def run_save(
@@ -79,8 +103,11 @@ def run_save(
         result = tally.result(transfer.execute(plan), cancel)
         if not result.ok:
             return result
-        meta = writer.finish(_records(plan))
+        total = sum(item.size for item in _items(plan))
+        meta = writer.finish(_records(plan), start_stage(tally, cancel, "finishing", total))
         return tally.result(result.images, cancel, package=meta, files=_data_files(writer, meta))
+    except Cancelled:
+        return tally.result([], cancel)  # a rerun resumes from the journal
     finally:
         source.close()
         if cache is not None:
@@ -102,7 +129,7 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
         for d in i.deliveries
     ]
     for r in rows:
-        tally(ImageDone(r.line, r.source, r.target, r.status, r.error))
+        tally(ImageDone(r.line, r.source, r.target, r.status, r.error, r.target_name))
     tally(Message("warning", "no package written: every image must be readable first"))
     return tally.result(rows, cancel)
 

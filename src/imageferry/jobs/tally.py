@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
-from imageferry.core.events import BlobDone, BlobProgress, Event, EventSink
+from imageferry.core.events import (
+    BlobDone,
+    BlobProgress,
+    Event,
+    EventSink,
+    StageName,
+    StageProgress,
+    StageStarted,
+)
 from imageferry.engine.execute import ImageResult
 from imageferry.jobs.results import RunResult
 
@@ -52,3 +61,16 @@ class Tally:
             package,
             files or [],
         )
+
+
+def start_stage(
+    events: EventSink, cancel: CancelToken, stage: StageName, total: int
+) -> Callable[[int], None]:
+    """Announce a long step; the returned callback reports its bytes and obeys ``cancel``."""
+    events(StageStarted(stage, total))
+
+    def progress(nbytes: int) -> None:
+        cancel.check()
+        events(StageProgress(nbytes))
+
+    return progress

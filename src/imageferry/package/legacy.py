@@ -25,6 +25,7 @@ import zstandard
 from imageferry.core.errors import NotFoundError, PackageError
 from imageferry.core.manifest import Manifest, parse_manifest
 from imageferry.core.reference import Reference
+from imageferry.package.checksum import Progress
 from imageferry.package.meta import (
     BaseRecord,
     BlobRecord,
@@ -107,7 +108,7 @@ class LegacyPackageReader(PackageReader):
                     base = base or str(r).removeprefix(SKIP_PREFIX)
         return images, base
 
-    def verify(self, full: bool = True, workers: int = 4) -> None:
+    def verify(self, full: bool = True, workers: int = 4, progress: Progress | None = None) -> None:
         """Count and sizes (all image-transmit records), then an index of every tar entry."""
         problems = []
         for name, size in self._sizes.items():

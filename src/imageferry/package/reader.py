@@ -16,7 +16,7 @@ import zstandard
 from imageferry.core.errors import NotFoundError, PackageError
 from imageferry.core.manifest import Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference, is_digest, reference_text
-from imageferry.package.checksum import sha256_file
+from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import read_frame
 from imageferry.package.meta import BlobRecord, PackageMeta, load_meta
 from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header, read_span
@@ -33,10 +33,11 @@ class PackageReader:
 
     # -- verification ------------------------------------------------------
 
-    def verify(self, full: bool = True, workers: int = 4) -> None:
+    def verify(self, full: bool = True, workers: int = 4, progress: Progress | None = None) -> None:
         """Sizes always; sha256 of every data file when ``full``; every tar header checked.
 
         Raises :class:`PackageError` naming the first problem; reads nothing else.
+        ``progress`` hears of every MiB hashed (from worker threads) and may raise to stop.
         """
         problems = []
         for record in self.meta.datafiles:
@@ -53,7 +54,10 @@ class PackageReader:
         if full:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 sums = list(
-                    pool.map(sha256_file, [self.folder / r.name for r in self.meta.datafiles])
+                    pool.map(
+                        lambda r: sha256_file(self.folder / r.name, progress),
+                        self.meta.datafiles,
+                    )
                 )
             for record, actual in zip(self.meta.datafiles, sums, strict=True):
                 if actual != record.sha256:

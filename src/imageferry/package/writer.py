@@ -18,7 +18,7 @@ from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
 from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest
 from imageferry.core.reference import is_digest
-from imageferry.package.checksum import sha256_file
+from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import compress_tar
 from imageferry.package.journal import SUFFIX, Journal
 from imageferry.package.layout import Item, Layout, plan_layout
@@ -180,8 +180,12 @@ class PackageWriter:
 
     # -- finishing ---------------------------------------------------------
 
-    def finish(self, images: list[ImageRecord]) -> Path:
-        """Close the data files, hash them, write the meta file last. Returns its path."""
+    def finish(self, images: list[ImageRecord], progress: Progress | None = None) -> Path:
+        """Close the data files, hash them, write the meta file last. Returns its path.
+
+        ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
+        meta file exists: a rerun then finishes the package.
+        """
         layout = self.layout
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
@@ -208,7 +212,7 @@ class PackageWriter:
             compression="zstd" if self.compression == "zstd" else "none",
             images=images,
             blobs=self._blob_records(frames),
-            datafiles=[self._file_record(k) for k in range(layout.files)],
+            datafiles=[self._file_record(k, progress) for k in range(layout.files)],
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
         temp = final.with_suffix(".yaml.tmp")
@@ -276,9 +280,10 @@ class PackageWriter:
             )
         return records
 
-    def _file_record(self, k: int) -> DataFileRecord:
+    def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
-        return DataFileRecord(name=path.name, size=path.stat().st_size, sha256=sha256_file(path))
+        digest = sha256_file(path, progress)
+        return DataFileRecord(name=path.name, size=path.stat().st_size, sha256=digest)
 
 
 def _ref_name(img: ImageRecord) -> str:

@@ -41,7 +41,7 @@ def _verify(work: Path, target: str, expected: int) -> int:
         capture_output=True,
         text=True,
     )
-    rows = json.loads(done.stdout or "[]")
+    rows = json.loads(done.stdout or "{}").get("images", [])
     same = [r for r in rows if r["targets"] and r["targets"][0]["state"] == "same"]
     print(f"{len(same)} of {expected} images identical on {target}")
     if done.returncode != 0 or len(same) != expected:
