@@ -15,9 +15,12 @@ ALLOWED = {
     "cache": {"core", "cache"},
     "engine": {"core", "registry", "package", "cache", "engine"},
     "jobs": {"core", "engine", "jobs"},
-    "cli": {"core", "jobs", "cli", "__init__"},
+    "cli": {"core", "jobs", "cli", "i18n", "__init__"},
+    "gui": {"core", "jobs", "gui", "i18n", "__init__"},
+    "i18n": {"i18n"},
     "testing": {"core", "registry", "testing"},
 }
+TOP_LEVEL = {"__init__.py", "__main__.py", "py.typed"}
 POSIX_ONLY = {"fcntl", "termios", "pwd", "grp", "resource"}
 
 
@@ -43,10 +46,20 @@ def test_layers_import_only_downwards():
             if module.startswith("imageferry."):
                 if module.split(".")[1] not in ALLOWED[layer]:
                     problems.append(f"{path.relative_to(SRC)} imports {module}")
-            if module.split(".")[0] == "tkinter" or module.split(".")[0] in POSIX_ONLY:
+            top = module.split(".")[0]
+            if (top == "tkinter" and layer != "gui") or top in POSIX_ONLY:
                 problems.append(f"{path.relative_to(SRC)} imports {module}")
     assert not problems, problems
 
 
 def test_public_surface_is_pinned():
     assert imageferry.__all__ == ["__version__"]
+
+
+def test_every_module_belongs_to_a_layer():
+    strays = [
+        str(p.relative_to(SRC))
+        for p in SRC.iterdir()
+        if p.name not in TOP_LEVEL and p.name not in ALLOWED and p.name != "__pycache__"
+    ]
+    assert not strays, f"modules outside the layers of ALLOWED: {strays}"

@@ -1,0 +1,66 @@
+"""Translations: gettext catalogs (zh_CN, en_US) shipped inside the package.
+
+``_("text")`` translates with the language chosen by :func:`set_language`
+(``--lang``, cfg.yaml ``lang``, else the OS UI language). English is the
+source language: a missing catalog or entry shows the English text.
+Catalogs are ``locale/<lang>/LC_MESSAGES/imageferry.mo`` found with
+importlib.resources, so they work from a wheel and from a PyInstaller bundle.
+"""
+
+from __future__ import annotations
+
+import gettext
+import locale
+import os
+import sys
+from importlib import resources
+
+LANGUAGES = ("zh_CN", "en_US")
+DOMAIN = "imageferry"
+_current: gettext.NullTranslations = gettext.NullTranslations()
+_language = "en_US"
+
+
+def os_language() -> str:
+    """The OS UI language as zh_CN or en_US (Windows: GetUserDefaultUILanguage)."""
+    if sys.platform == "win32":
+        try:
+            import ctypes
+
+            lang_id = ctypes.windll.kernel32.GetUserDefaultUILanguage()  # type: ignore[attr-defined]
+            return "zh_CN" if lang_id & 0x3FF == 0x04 else "en_US"  # LANG_CHINESE
+        except (AttributeError, OSError):
+            pass
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        value = os.environ.get(name, "")
+        if value:
+            return "zh_CN" if value.lower().startswith("zh") else "en_US"
+    code = locale.getlocale()[0] or ""
+    return "zh_CN" if code.lower().startswith(("zh", "chinese")) else "en_US"
+
+
+def set_language(lang: str | None) -> str:
+    """Use ``lang`` (zh_CN / en_US; None: the OS language). Returns the one in use."""
+    global _current, _language
+    chosen = lang if lang in LANGUAGES else os_language()
+    _current = _load(chosen)
+    _language = chosen
+    return chosen
+
+
+def language() -> str:
+    return _language
+
+
+def _load(lang: str) -> gettext.NullTranslations:
+    try:
+        path = resources.files(__package__) / "locale" / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        with path.open("rb") as f:
+            return gettext.GNUTranslations(f)
+    except (FileNotFoundError, OSError):
+        return gettext.NullTranslations()
+
+
+def _(text: str) -> str:
+    """``text`` in the current language."""
+    return _current.gettext(text)
