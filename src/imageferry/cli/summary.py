@@ -38,7 +38,7 @@ def result_json(command: str, result: RunResult, images: ImageList | None) -> di
     return doc
 
 
-def print_result(result: RunResult, images: ImageList | None) -> None:
+def print_result(command: str, result: RunResult, images: ImageList | None) -> None:
     counts = ", ".join(
         f"{result.count(s)} {s}"
         for s in ("copied", "skipped", "failed", "cancelled")
@@ -62,14 +62,22 @@ def print_result(result: RunResult, images: ImageList | None) -> None:
         print(f"package: {result.package}")
         for name, size in result.files:
             print(f"  {name}  {human_bytes(size)}")
-    _print_not_done(result, images)
+    _print_not_done(command, result, images)
 
 
-def _print_not_done(result: RunResult, images: ImageList | None) -> None:
+def _print_not_done(command: str, result: RunResult, images: ImageList | None) -> None:
     failed = [r for r in result.images if r.status in ("failed", "cancelled")]
     if not failed:
         return
-    print("\nnot done (fix the cause, then rerun with these lines; finished work is not redone):")
+    if command == "save":  # a package holds the whole list, or is not written
+        print(
+            "\nnot saved (no package was written; fix the cause, then rerun the same command "
+            "with the whole list: finished blobs are not read again):"
+        )
+    else:
+        print(
+            "\nnot done (fix the cause, then rerun with these lines; finished work is not redone):"
+        )
     seen = set()
     for r in failed:
         if r.line in seen:
@@ -103,7 +111,7 @@ def run_job(
     if as_json:
         print_json(result_json(command, result, images))
     else:
-        print_result(result, images)
+        print_result(command, result, images)
         if result.cancelled:
             print("stopped; rerun the same command to resume (finished work is not redone)")
     return exit_code(result)
