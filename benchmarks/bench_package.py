@@ -54,20 +54,65 @@ def main() -> int:
         for line in lines:
             repo, tag = line.rsplit(":", 1)
             images.setdefault(repo, []).append(tag)
-        (root / "sync.yaml").write_text(json.dumps({src.host: {"tls-verify": False, "images": images}}))
+        (root / "sync.yaml").write_text(
+            json.dumps({src.host: {"tls-verify": False, "images": images}})
+        )
 
-        save_if = timed([exe, "save", "-l", "list.txt", "--from", src.url, "-o", "pkg",
-                         "-j", str(args.j), "--log", "bench.log"], root)
-        save_sk = timed(["skopeo", "sync", "--src", "yaml", "--dest", "dir", "--all",
-                         "--preserve-digests", "sync.yaml", str(root / "skopeo-dir")], root)
+        save_if = timed(
+            [
+                exe,
+                "save",
+                "-l",
+                "list.txt",
+                "--from",
+                src.url,
+                "-o",
+                "pkg",
+                "-j",
+                str(args.j),
+                "--log",
+                "bench.log",
+            ],
+            root,
+        )
+        save_sk = timed(
+            [
+                "skopeo",
+                "sync",
+                "--src",
+                "yaml",
+                "--dest",
+                "dir",
+                "--all",
+                "--preserve-digests",
+                "sync.yaml",
+                str(root / "skopeo-dir"),
+            ],
+            root,
+        )
         meta = next((root / "pkg").glob("*/*_meta.yaml"))
         dst_if, dst_sk = start_registry(root / "dst-if"), start_registry(root / "dst-sk")
         servers += [dst_if, dst_sk]
-        load_if = timed([exe, "load", str(meta), "--to", dst_if.url, "-j", str(args.j),
-                         "--log", "bench.log"], root)
-        load_sk = timed(["skopeo", "sync", "--src", "dir", "--dest", "docker",
-                         "--dest-tls-verify=false", "--preserve-digests", "--all",
-                         str(root / "skopeo-dir"), f"{dst_sk.host}/skopeo"], root)
+        load_if = timed(
+            [exe, "load", str(meta), "--to", dst_if.url, "-j", str(args.j), "--log", "bench.log"],
+            root,
+        )
+        load_sk = timed(
+            [
+                "skopeo",
+                "sync",
+                "--src",
+                "dir",
+                "--dest",
+                "docker",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+                "--all",
+                str(root / "skopeo-dir"),
+                f"{dst_sk.host}/skopeo",
+            ],
+            root,
+        )
         unique = unique_bytes(src.url, lines)
         pkg = folder_size(meta.parent)
         sk = folder_size(root / "skopeo-dir")
@@ -80,8 +125,10 @@ def main() -> int:
     for step, a, b in (("save", save_if, save_sk), ("load", load_if, load_sk)):
         flag = "" if a[2] == b[2] == 0 else f"  (exit codes {a[2]}/{b[2]})"
         print(f"{step:<6} {a[0]:>13.2f} {b[0]:>9.2f} {b[0] / a[0]:>6.2f}{flag}")
-    print(f"package {pkg / MIB:.1f} MiB = unique bytes + {100 * (pkg - unique) / unique:.2f}%; "
-          f"skopeo dir {sk / MIB:.1f} MiB")
+    print(
+        f"package {pkg / MIB:.1f} MiB = unique bytes + {100 * (pkg - unique) / unique:.2f}%; "
+        f"skopeo dir {sk / MIB:.1f} MiB"
+    )
     return 0
 
 
