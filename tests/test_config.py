@@ -65,8 +65,8 @@ def test_password_never_in_errors(tmp_path, monkeypatch):
 def test_env_password(tmp_path, monkeypatch):
     path = tmp_path / "cfg.yaml"
     path.write_text("target:\n- registry: https://site\n  user: admin\n  password: ${SITE_PW}\n")
-    with pytest.raises(ConfigError, match=r"SITE_PW.*not set"):
-        load_config(path)
+    with pytest.raises(ConfigError, match=r"line 4: target.0.password .*SITE_PW.*not set"):
+        load_config(path).find("target", None)  # only a registry in use needs it
     monkeypatch.setenv("SITE_PW", "from-env")
     assert load_config(path).target[0].password.get_secret_value() == "from-env"
     assert "from-env" not in repr(load_config(path))

@@ -4,15 +4,24 @@ Layout: ``<root>/blobs/sha256/<hex>`` for verified blobs, ``<root>/tmp/`` for
 blobs being written. A blob appears under its name only by an atomic rename
 after its digest was checked, so no reader ever sees a half-file. The
 modification time of an entry is its last use (for expiry and LRU).
+
+The folder is outside input: links in it are never followed. Only real
+folders are entered, only regular files named as digests are read or
+removed, and temp files are created exclusively (never through a link).
+Nothing is created until the first blob is written, so ``info`` and
+``prune`` of a missing folder leave no trace.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
+import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +29,7 @@ from typing import BinaryIO
 
 from imageferry.core.digest import Digest
 
+log = logging.getLogger(__name__)
 DAY = 86400.0
 GB = 1000**3
 STALE_TEMP = DAY
@@ -48,11 +58,36 @@ class BlobCache:
         self.keepsize = int(keepsize_gb * GB)
         self._in_use: dict[str, int] = {}
         self._lock = threading.Lock()
-        (root / "blobs").mkdir(parents=True, exist_ok=True)
-        (root / "tmp").mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.hex
+
+    def _folder(self, *parts: str, create: bool = False) -> Path | None:
+        """``root/parts…`` if every step below the root is a real folder (no link)."""
+        path = self.root
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        for part in parts:
+            path = path / part
+            if create:
+                try:
+                    path.mkdir(exist_ok=True)
+                except OSError:
+                    pass  # a link or file in the way: refused just below
+            if not _is_real(path, stat.S_ISDIR):
+                return None
+        return path
+
+    def _entry(self, digest: Digest) -> tuple[Path, os.stat_result | None] | None:
+        """The entry's path and own status (None: missing); None if its folder is not real."""
+        folder = self._folder("blobs", digest.algorithm)
+        if folder is None:
+            return None
+        path = folder / digest.hex
+        try:
+            return path, os.lstat(path)
+        except OSError:
+            return path, None
 
     @contextmanager
     def using(self, digest: Digest) -> Iterator[None]:
@@ -70,12 +105,13 @@ class BlobCache:
 
     def lookup(self, digest: Digest, size: int) -> Path | None:
         """The entry's path if present with the right size (a wrong size is discarded)."""
-        path = self.path(digest)
-        try:
-            actual = path.stat().st_size
-        except OSError:
+        found = self._entry(digest)
+        if found is None:
             return None
-        if actual != size:
+        path, st = found
+        if st is None:
+            return None
+        if not _plain(st, stat.S_ISREG) or st.st_size != size:
             self.discard(digest)
             return None
         try:
@@ -85,31 +121,55 @@ class BlobCache:
         return path
 
     def discard(self, digest: Digest) -> None:
+        """Remove the entry (a link in its place: the link, never what it points at)."""
+        folder = self._folder("blobs", digest.algorithm)
+        if folder is None:
+            return
         try:
-            self.path(digest).unlink()
+            (folder / digest.hex).unlink()
         except OSError:
             pass  # already gone, or open elsewhere (Windows): it is rechecked on every read
 
     def new_temp(self) -> tuple[Path, BinaryIO]:
-        path = self.root / "tmp" / f"{secrets.token_hex(8)}.part"
-        return path, path.open("wb")
+        """A new temp file, created exclusively in a real ``tmp`` folder.
+
+        Raises OSError when the folder cannot be made or is a link.
+        """
+        folder = self._folder("tmp", create=True)
+        if folder is None:
+            raise OSError(f"cache folder {self.root / 'tmp'} is a link or not a folder")
+        path = folder / f"{secrets.token_hex(8)}.part"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
 
     def commit(self, temp: Path, digest: Digest) -> None:
         """Move a verified temp file into place (atomic; a racing identical copy is fine)."""
-        final = self.path(digest)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        folder = self._folder("blobs", digest.algorithm, create=True)
         try:
-            os.replace(temp, final)
+            if folder is None:
+                raise OSError("not a real folder")
+            os.replace(temp, folder / digest.hex)
         except OSError:
+            log.warning("cache folder %s: cannot store %s; going on", self.root, digest.short)
             temp.unlink(missing_ok=True)
 
     def _entries(self) -> list[tuple[Path, os.stat_result]]:
+        """Every regular file named as a digest in a real algorithm folder."""
         out = []
-        for path in (self.root / "blobs").glob("*/*"):
-            try:
-                out.append((path, path.stat()))
-            except OSError:
+        for algorithm in _listdir(self._folder("blobs")):
+            folder = self._folder("blobs", algorithm)
+            if folder is None or algorithm not in _HEX_LENGTH:
                 continue
+            for name in _listdir(folder):
+                if not _HEX_RE.fullmatch(name) or len(name) != _HEX_LENGTH[algorithm]:
+                    continue
+                try:
+                    st = os.lstat(folder / name)
+                except OSError:
+                    continue
+                if _plain(st, stat.S_ISREG):
+                    out.append((folder / name, st))
         return out
 
     def info(self) -> CacheInfo:
@@ -121,15 +181,23 @@ class BlobCache:
             min((st.st_mtime for _, st in entries), default=None),
         )
 
+    def _drop_stale_temps(self, now: float) -> None:
+        temps = self._folder("tmp")
+        if temps is None:
+            return
+        for name in _listdir(temps):
+            try:
+                st = os.lstat(temps / name)
+                if name.endswith(".part") and _plain(st, stat.S_ISREG):
+                    if now - st.st_mtime > STALE_TEMP:
+                        os.unlink(temps / name)
+            except OSError:
+                pass
+
     def prune(self, now: float | None = None) -> PruneResult:
         """Drop entries unused for ``keepdays``, then least recently used ones over ``keepsize``."""
         now = time.time() if now is None else now
-        for temp in (self.root / "tmp").glob("*.part"):
-            try:
-                if now - temp.stat().st_mtime > STALE_TEMP:
-                    temp.unlink()
-            except OSError:
-                pass
+        self._drop_stale_temps(now)
         entries = sorted(self._entries(), key=lambda e: e[1].st_mtime)
         total = sum(st.st_size for _, st in entries)
         removed = freed = 0
@@ -150,3 +218,28 @@ class BlobCache:
             freed += st.st_size
             total -= st.st_size
         return PruneResult(removed, freed, len(entries) - removed, total)
+
+
+_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+_HEX_RE = re.compile(r"[0-9a-f]+")
+
+
+def _plain(st: os.stat_result, kind: Callable[[int], bool]) -> bool:
+    """``st`` is of ``kind`` itself: not a link, nor a Windows junction or reparse point."""
+    return kind(st.st_mode) and not getattr(st, "st_reparse_tag", 0)
+
+
+def _is_real(path: Path, kind: Callable[[int], bool]) -> bool:
+    try:
+        return _plain(os.lstat(path), kind)
+    except OSError:
+        return False
+
+
+def _listdir(folder: Path | None) -> list[str]:
+    if folder is None:
+        return []
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []

@@ -57,7 +57,12 @@ class CachedSource:
 
     def _fill(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
         """Stream from the source; keep a copy unless the cache folder fails (then just stream)."""
-        temp, out = self.cache.new_temp()
+        try:
+            temp, out = self.cache.new_temp()
+        except OSError as exc:
+            log.warning("cache folder %s: %s; going on without caching", self.cache.root, exc)
+            yield from self._uncached(repository, desc)
+            return
         keep = True
         try:
             with self.cache.using(desc.digest):
@@ -77,6 +82,15 @@ class CachedSource:
         finally:
             out.close()
             temp.unlink(missing_ok=True)
+
+    def _uncached(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
+        raw = self.source.open_blob(repository, desc)
+        try:
+            yield from verified_chunks(raw, desc.digest, desc.size, "blob")
+        finally:
+            close = getattr(raw, "close", None)
+            if close:
+                close()
 
     def _write(self, out: BinaryIO, chunk: bytes) -> bool:
         try:

@@ -15,10 +15,21 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
-from imageferry.core.errors import ConfigError
+from imageferry.core.cafile import check_ca_file
+from imageferry.core.errors import ConfigError, ImageFerryError
+from imageferry.core.filenames import check_file_prefix
 from imageferry.core.reference import check_host, check_repository
+from imageferry.core.textfile import read_text_file
 
 CONFIG_NAME = "cfg.yaml"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -40,6 +51,12 @@ def parse_registry_url(text: str) -> RegistryAddress:
     A bare host means https, except loopback hosts, which mean http.
     """
     text = text.strip().rstrip("/")
+    if has_userinfo(text):
+        raise ValueError(
+            f"the registry address {redact_url(text)} must not contain a user or password; "
+            "put them in cfg.yaml's 'user' and 'password' keys for that registry, "
+            "or run 'docker login' for its host"
+        )
     if "://" not in text:
         host = text
         bare = host.split(":")[0]
@@ -48,19 +65,33 @@ def parse_registry_url(text: str) -> RegistryAddress:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https"):
             raise ValueError(f"'{text}': the scheme must be http or https")
-        if parts.username or parts.password:
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            namespace = parts.path.strip("/")
+            hint = f"; put the namespace in 'repository: {namespace}'" if namespace else ""
             raise ValueError(
-                "the registry address must not contain a user or password; "
-                "put them in the 'user' and 'password' keys"
+                f"'{text}': a registry address is only scheme://host[:port], without a path{hint}"
             )
-        if parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"'{text}': give only scheme://host[:port]")
         scheme, host = parts.scheme, parts.netloc
     try:
         check_host(host)
     except Exception as exc:
         raise ValueError(str(exc)) from None
     return RegistryAddress(scheme, host)
+
+
+def has_userinfo(text: str) -> bool:
+    """True for ``http://user:pass@host`` or ``user@host`` (a credential in an address)."""
+    netloc = text.split("://", 1)[-1].split("/", 1)[0]
+    return "@" in netloc
+
+
+def redact_url(text: str) -> str:
+    """``text`` with whatever stands before ``@`` in its host part replaced by ``***``."""
+    scheme, sep, rest = text.rpartition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
 class _Strict(BaseModel):
@@ -76,6 +107,11 @@ class RegistryConfig(_Strict):
     ca_file: str | None = None
     skiptlsverify: bool | None = None
     chunked: bool = Field(False, description="upload blobs in chunks (for size-limited proxies)")
+    # Where each key was written ("cfg.yaml, line 7: target.0.ca_file"), for messages.
+    _where: dict[str, str] = PrivateAttr(default_factory=dict)
+    # Why user/password cannot be used yet (an unset ${VAR}); raised only if it is used.
+    _unset_env: str | None = PrivateAttr(None)
+    _file: Path | None = PrivateAttr(None)
 
     @field_validator("registry")
     @classmethod
@@ -101,6 +137,30 @@ class RegistryConfig(_Strict):
     def display_name(self) -> str:
         return self.name or self.address.host
 
+    @property
+    def credentials_origin(self) -> str:
+        """Where ``user``/``password`` were written, for an auth error to name."""
+        return f"{CONFIG_NAME} ({self._file})" if self._file else CONFIG_NAME
+
+    def where(self, key: str) -> str:
+        """``cfg.yaml, line N: target.0.key`` when read from a file, else the registry's name."""
+        return self._where.get(key) or f"{self.display_name}: {key}"
+
+    def require_env(self) -> None:
+        """Raise :class:`ConfigError` if ``user``/``password`` name an unset ``${VAR}``.
+
+        Variables are resolved when the file is read, but a missing one only
+        matters for a registry that is used, so this is asked then.
+        """
+        if self._unset_env:
+            raise ConfigError(self._unset_env)
+
+    def ca_path(self, folder: Path) -> Path | None:
+        """``ca_file`` resolved against ``folder`` and checked to hold a certificate."""
+        if not self.ca_file:
+            return None
+        return check_ca_file((folder / self.ca_file).resolve(), self.where("ca_file"))
+
 
 class CacheConfig(_Strict):
     pathname: str = "cache"
@@ -121,6 +181,14 @@ class Config(_Strict):
     skiptlsverify: bool = False
     path: Path | None = Field(None, exclude=True)
 
+    @field_validator("outprefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        try:
+            return check_file_prefix(value, "the prefix")
+        except ImageFerryError as exc:
+            raise ValueError(str(exc)) from None
+
     @field_validator("source", "target", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
@@ -131,25 +199,44 @@ class Config(_Strict):
         return self.path.parent if self.path else Path.cwd()
 
     def find(self, kind: Literal["source", "target"], wanted: str | None) -> RegistryConfig:
-        """A registry by name, host or URL; an unknown URL becomes an anonymous one."""
+        """A registry by name, host or URL; an unknown URL becomes an anonymous one.
+
+        Raises :class:`ConfigError` when the chosen entry names an unset ``${VAR}``.
+        """
+        entry = self._find(kind, wanted)
+        entry.require_env()
+        return entry
+
+    def _find(self, kind: Literal["source", "target"], wanted: str | None) -> RegistryConfig:
         entries = self.source if kind == "source" else self.target
+        option = "--from" if kind == "source" else "--to"
         if wanted is None:
             if len(entries) == 1:
                 return entries[0]
-            names = ", ".join(e.display_name for e in entries) or "none configured"
+            if entries:
+                names = ", ".join(e.display_name for e in entries)
+                raise ConfigError(f"choose a {kind} with {option} NAME (configured: {names})")
+            where = f"in {self.path}" if self.path else f"(no {CONFIG_NAME} found)"
             raise ConfigError(
-                f"choose a {kind} with --{'from' if kind == 'source' else 'to'} "
-                f"(configured: {names})"
+                f"choose a {kind} with {option} http://host:port; no {kind} is configured {where}"
             )
         for entry in [*entries, *(self.target if kind == "source" else self.source)]:
             if wanted in (entry.name, entry.address.host, entry.registry.rstrip("/")):
                 return entry
+        if has_userinfo(wanted):
+            raise ConfigError(
+                f"{option} {redact_url(wanted)}: a registry address must not contain a user or "
+                f"password; put them in {CONFIG_NAME}'s 'user' and 'password' for that registry, "
+                "or run 'docker login' for its host"
+            )
         looks_like_host = "://" in wanted or "." in wanted or ":" in wanted or wanted == "localhost"
         try:
             if not looks_like_host:
                 raise ValueError(wanted)
             parse_registry_url(wanted)
-        except ValueError:
+        except ValueError as exc:
+            if looks_like_host:
+                raise ConfigError(f"{option} {wanted}: {exc}") from None
             if self.path is None:
                 raise ConfigError(
                     f"'{wanted}' is not a registry address like http://host:port, and there is "
@@ -163,19 +250,45 @@ class Config(_Strict):
         return RegistryConfig.model_validate({"registry": wanted})
 
 
-def _expand_env(value: Any, where: str) -> Any:
+def _expand_env(value: Any) -> tuple[Any, list[str]]:
+    """``value`` with every set ``${VAR}`` replaced, and the names of unset ones."""
     if not isinstance(value, str):
-        return value
+        return value, []
+    unset = [m.group(1) for m in _ENV_RE.finditer(value) if m.group(1) not in os.environ]
+    if unset:
+        return value, unset
+    return _ENV_RE.sub(lambda m: os.environ[m.group(1)], value), []
 
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in os.environ:
-            raise ConfigError(
-                f"{where} refers to ${{{name}}}, but that environment variable is not set"
-            )
-        return os.environ[name]
 
-    return _ENV_RE.sub(sub, value)
+def _expand_entries(data: dict[str, Any], path: Path, root: yaml.Node | None) -> dict[Any, str]:
+    """Expand ``${VAR}`` in user/password in place; say which entries name an unset one."""
+    unset: dict[Any, str] = {}
+    for kind in ("source", "target"):
+        entries = data.get(kind)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict):
+                continue
+            for key in ("user", "password"):
+                entry[key], names = _expand_env(entry.get(key))
+                if names and (kind, i) not in unset:
+                    unset[kind, i] = (
+                        f"{path}, line {_line_of(root, (kind, i, key))}: {kind}.{i}.{key} "
+                        f"refers to ${{{names[0]}}}, but that environment variable is not set; "
+                        "set it before running imageferry"
+                    )
+    return unset
+
+
+def _locate(config: Config, path: Path, root: yaml.Node | None, unset: dict[Any, str]) -> None:
+    """Tell every registry entry where its keys were written (for later messages)."""
+    for kind, entries in (("source", config.source), ("target", config.target)):
+        for i, entry in enumerate(entries):
+            entry._file = path
+            entry._unset_env = unset.get((kind, i))
+            entry._where = {
+                key: f"{path}, line {_line_of(root, (kind, i, key))}: {kind}.{i}.{key}"
+                for key in RegistryConfig.model_fields
+            }
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -198,37 +311,40 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 def load_config(path: Path) -> Config:
     """Read and validate ``path``. Raises :class:`ConfigError` listing every problem."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        text = read_text_file(path)
+    except ImageFerryError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = yaml.safe_load(text) or {}
         root = yaml.compose(text)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(f"{path}, line {line}: not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected keys such as 'source:' and 'target:' at the top")
-    for kind in ("source", "target"):
-        for i, entry in enumerate(data.get(kind) or []):
-            if isinstance(entry, dict):
-                for key in ("user", "password"):
-                    entry[key] = _expand_env(entry.get(key), f"{path}: {kind}[{i}].{key}")
+    unset = _expand_entries(data, path, root)
     try:
         config = Config.model_validate({**data, "path": path.resolve()})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = err["loc"]
-            where = ".".join(str(p) for p in loc) or "(top)"
-            at = _line_of(root, loc)
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; see the README for the allowed keys)"
-            problems.append(f"{path}, line {at}: {where}: {msg}")
-        raise ConfigError("\n".join(problems)) from None
+        raise ConfigError(_validation_message(exc, path, root)) from None
+    _locate(config, path, root, unset)
     _check_names(config, path)
     return config
+
+
+def _validation_message(exc: ValidationError, path: Path, root: yaml.Node | None) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = err["loc"]
+        where = ".".join(str(p) for p in loc) or "(top)"
+        at = _line_of(root, loc)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README for the allowed keys)"
+        problems.append(f"{path}, line {at}: {where}: {msg}")
+    return "\n".join(problems)
 
 
 def _check_names(config: Config, path: Path) -> None:
@@ -246,6 +362,11 @@ def _check_names(config: Config, path: Path) -> None:
 def find_config(explicit: Path | None) -> Config:
     """``-c PATH``, else cfg.yaml in the working directory, else beside the program."""
     if explicit is not None:
+        if explicit.is_dir():
+            raise ConfigError(
+                f"config file {explicit} is a folder; give the file itself, "
+                f"e.g. -c {explicit / CONFIG_NAME}"
+            )
         if not explicit.is_file():
             raise ConfigError(f"config file {explicit} does not exist")
         return load_config(explicit)

@@ -72,6 +72,14 @@ class Authenticator:
                 self._found.append(self._find_credentials())
             return self._found[0]
 
+    def credentials_advice(self) -> str:
+        """What to check after a refusal: the credentials sent, named by where they came from."""
+        with self._found_lock:
+            found = self._found[0] if self._found else None
+        if found is None:
+            return "set user and password in cfg.yaml, or run 'docker login' for this registry"
+        return f"check user and password in {found.origin}"
+
     def header(self, scopes: Scopes) -> str | None:
         """The Authorization value for a request needing ``scopes`` (None: send none)."""
         if self._scheme == "basic":
@@ -134,7 +142,7 @@ class Authenticator:
             raise AuthError(
                 f"{self._host}: the token server refused "
                 + ("the user and password" if credentials else "anonymous access")
-                + f" (HTTP {resp.status}); check user/password in cfg.yaml",
+                + f" (HTTP {resp.status}); {self.credentials_advice()}",
                 status=resp.status,
             )
         if resp.status != 200:

@@ -16,7 +16,7 @@ from typing import Any
 import urllib3
 
 from imageferry.core.config import RegistryConfig
-from imageferry.core.errors import AuthError, ConfigError, NotFoundError, RegistryError
+from imageferry.core.errors import AuthError, NotFoundError, RegistryError
 from imageferry.core.reference import is_docker_hub
 from imageferry.registry.auth import Authenticator, Scopes
 from imageferry.registry.credentials import Credentials, docker_credentials
@@ -43,11 +43,8 @@ class RegistrySession:
         self.host = address.host
         api_host = "registry-1.docker.io" if is_docker_hub(address.host) else address.host
         self.base_url = f"{address.scheme}://{api_host}"
-        ca_file = None
-        if cfg.ca_file:
-            ca_file = (config_dir / cfg.ca_file).resolve()
-            if not ca_file.is_file():
-                raise ConfigError(f"{self.name}: ca_file {ca_file} does not exist")
+        cfg.require_env()
+        ca_file = cfg.ca_path(config_dir)
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
         self.transport = Transport(make_ssl_context(ca_file, skip), maxconn * 2 + 4, skip)
         self.auth = Authenticator(self.transport, lambda: _credentials(cfg), address.host)
@@ -123,7 +120,7 @@ class RegistrySession:
             challenge = resp.headers.get("WWW-Authenticate") or ""
             expired = "invalid_token" in challenge
             return AuthError(
-                text + ("" if expired else "; check user and password in cfg.yaml"),
+                text + ("" if expired else f"; {self.auth.credentials_advice()}"),
                 status=status,
                 temporary=expired,
             )
@@ -171,5 +168,5 @@ def _credentials(cfg: RegistryConfig) -> Credentials | None:
     """cfg.yaml's user and password, else what docker's config.json holds for the host."""
     if cfg.user:
         password = cfg.password.get_secret_value() if cfg.password else ""
-        return Credentials(cfg.user, password)
+        return Credentials(cfg.user, password, cfg.credentials_origin)
     return docker_credentials(cfg.address.host)
