@@ -8,6 +8,7 @@ from pathlib import Path
 
 from imageferry.core.config import Config, RegistryConfig, find_config
 from imageferry.core.errors import InputError
+from imageferry.core.textfile import read_text_file
 from imageferry.jobs import inputs
 from imageferry.jobs.inputs import ImageList
 
@@ -29,7 +30,7 @@ def read_image_list(args: argparse.Namespace) -> ImageList:
             raise InputError("-l -: there is no standard input to read the list from")
         text, origin = sys.stdin.read(), "standard input"
     elif args.list:
-        text, origin = inputs.read_list_file(Path(args.list)), str(args.list)
+        text, origin = read_text_file(Path(args.list)), str(args.list)
     elif args.images:
         text, origin = "\n".join(args.images), "arguments"
     else:

@@ -8,7 +8,6 @@ in either.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import ConfigError, InputError
@@ -52,32 +51,6 @@ def _nothing(origin: str) -> InputError:
         f"no images in {origin}: give one image per line (# starts a comment), "
         "for example library/nginx:1.25"
     )
-
-
-def read_list_file(path: Path) -> str:
-    """The text of an image list file; InputError when it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise InputError(f"image list {path} is a folder; give a text file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read image list {path}: {exc.strerror}") from None
-    return decode_text(data, f"image list {path}")
-
-
-def decode_text(data: bytes, what: str) -> str:
-    """UTF-8 (with or without BOM) or UTF-16 with a BOM, as Windows editors save."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError:
-            pass
-    else:
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            pass
-    raise InputError(f"{what} is not UTF-8 text: save it as UTF-8 and try again")
 
 
 def choose_source(config: Config, wanted: str | None) -> RegistryConfig:

@@ -11,6 +11,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import Cancelled, InputError
 from imageferry.core.events import EventSink, ImageDone, Message
+from imageferry.core.filenames import check_file_prefix
 from imageferry.core.imagelist import ListEntry
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
@@ -55,7 +56,7 @@ def save_options(
         raise InputError(f"base package {base}: no such meta file (give the *_meta.yaml file)")
     return SaveOptions(
         outdir=outdir if outdir is not None else config.folder,
-        prefix=prefix or config.outprefix,
+        prefix=check_file_prefix(prefix, "--prefix") if prefix else config.outprefix,
         base=base,
         single_file=single_file or config.singlefile,
         compression=compress or config.compressor or "none",
