@@ -10,8 +10,9 @@ import pytest
 from imageferry.core.config import RegistryConfig
 from imageferry.registry import Registry
 from imageferry.testing.images import make_image, make_layer, push_image
+from imageferry.testing.registry_server import htpasswd_auth
 from support.faultproxy import Fault, FaultProxy
-from support.verify import get_manifest
+from support.verify import assert_image_copied, get_manifest
 
 DEAD = "http://127.0.0.1:1"  # nothing listens on port 1 of the loopback
 
@@ -133,3 +134,68 @@ def test_copy_source_failing_with_5xx_on_a_blob_fails_that_image(broken, new_reg
     error = rows["broken/img:1"][0]["error"]
     assert f"127.0.0.1:{proxy.port}" in error and "503" in error
     assert rows["tools/t0:latest"][0]["status"] == "copied"
+
+
+# -- 2. one bad target ------------------------------------------------------------------------
+
+TOOLS = ["tools/t0:latest", "tools/t1:latest", "demo/app0:1.0"]
+
+
+def _assert_delivered(source, target, lines: list[str]) -> None:
+    for line in lines:
+        repo, tag = line.split(":")
+        assert_image_copied(source.url, repo, tag, target.url, repo)
+
+
+def _split_by_target(result) -> dict[str, list[dict]]:
+    rows: dict[str, list[dict]] = {}
+    for r in result.json()["images"]:
+        rows.setdefault(r["target_name"], []).append(r)
+    return rows
+
+
+def test_copy_unreachable_target_does_not_block_the_other(source, new_registry, cli, tmp_path):
+    good = new_registry()
+    (tmp_path / "list").write_text("\n".join(TOOLS) + "\n")
+    result = cli(
+        "copy", "-l", "list", "--from", source.url, "--to", good.url, "--to", DEAD,
+        "--retries", "0", "--json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.output
+    rows = _split_by_target(result)
+    assert [r["status"] for r in rows[good.host]] == ["copied"] * 3
+    assert [r["status"] for r in rows["127.0.0.1:1"]] == ["failed"] * 3
+    assert all("127.0.0.1:1" in r["error"] for r in rows["127.0.0.1:1"])
+    assert "127.0.0.1:1: 0 of 3 image(s) delivered" in (tmp_path / "imageferry.log").read_text()
+    _assert_delivered(source, good, TOOLS)
+
+
+def test_copy_wrong_password_on_one_target_only_fails_there(source, new_registry, cli, tmp_path):
+    good = new_registry()
+    locked = new_registry(auth=htpasswd_auth(tmp_path / "auth", "admin", "right-Pa55"))
+    (tmp_path / "cfg.yaml").write_text(
+        f"source:\n- registry: {source.url}\n"
+        f"target:\n- name: good\n  registry: {good.url}\n"
+        f"- name: locked\n  registry: {locked.url}\n  user: admin\n  password: wrong-Pa55\n"
+    )
+    result = cli("copy", *TOOLS, "--to", "good", "--to", "locked", "--retries", "0", "--json")
+    assert result.returncode == 1, result.output
+    rows = _split_by_target(result)
+    assert [r["status"] for r in rows["good"]] == ["copied"] * 3
+    assert [r["status"] for r in rows["locked"]] == ["failed"] * 3
+    assert all("401" in r["error"] for r in rows["locked"])
+    assert "wrong-Pa55" not in result.output
+    _assert_delivered(source, good, TOOLS)
+
+
+def test_load_to_two_targets_one_unreachable(source, new_registry, cli, tmp_path):
+    saved = cli("save", *TOOLS, "--from", source.url, "-o", "pkg")
+    assert saved.returncode == 0, saved.output
+    meta = next((tmp_path / "pkg").glob("*/*_meta.yaml"))
+    good = new_registry()
+    result = cli("load", str(meta), "--to", DEAD, "--to", good.url, "--retries", "0", "--json")
+    assert result.returncode == 1, result.output
+    rows = _split_by_target(result)
+    assert [r["status"] for r in rows[good.host]] == ["copied"] * 3
+    assert [r["status"] for r in rows["127.0.0.1:1"]] == ["failed"] * 3
+    _assert_delivered(source, good, TOOLS)

@@ -32,11 +32,17 @@ Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its sourc
 
 @dataclass(frozen=True)
 class Delivery:
-    """One image to one target."""
+    """One image to one target; ``error`` when that target could not even be asked."""
 
     target: int
     ref: Reference
     up_to_date: bool = False
+    error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the image still has to go there."""
+        return not self.up_to_date and self.error is None
 
 
 @dataclass(frozen=True)
@@ -119,16 +125,15 @@ def resolve_plan(
         entry, src, dsts = item
         try:
             manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
-            top = manifests[-1]
-            deliveries = tuple(
-                Delivery(i, dst, target_digest(targets[i], dst, policy, cancel) == top.digest)
-                for i, dst in enumerate(dsts)
-            )
         except Cancelled:
             raise
         except ImageFerryError as exc:
             deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
             return ImagePlan(entry, src, deliveries, error=str(exc))
+        top = manifests[-1].digest
+        deliveries = tuple(
+            _delivery(i, targets[i], dst, top, policy, cancel) for i, dst in enumerate(dsts)
+        )
         return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
@@ -137,6 +142,18 @@ def resolve_plan(
     plan = TransferPlan(images, _blob_jobs(images))
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total))
     return plan
+
+
+def _delivery(
+    i: int, target: Target, ref: Reference, top: Digest, policy: RetryPolicy, cancel: CancelToken
+) -> Delivery:
+    """Whether ``target`` has the image already; a target that fails fails only its delivery."""
+    try:
+        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top)
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        return Delivery(i, ref, error=str(exc))
 
 
 def target_digest(
@@ -157,6 +174,6 @@ def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
             job = jobs.setdefault(str(blob.digest), BlobJob(blob, image.source.repository))
             for d in image.deliveries:
                 key = (d.target, d.ref.repository)
-                if not d.up_to_date and key not in job.destinations:
+                if d.pending and key not in job.destinations:
                     job.destinations.append(key)
     return {k: v for k, v in jobs.items() if v.destinations}

@@ -107,7 +107,7 @@ def run_load(
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
         for row in skipped:
-            tally(ImageDone(row.line, row.source, row.target, row.status))
+            tally(ImageDone(row.line, row.source, row.target, row.status, row.error))
         results = transfer.execute(plan)
     finally:
         reader.close()
