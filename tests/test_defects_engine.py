@@ -199,3 +199,30 @@ def test_load_to_two_targets_one_unreachable(source, new_registry, cli, tmp_path
     assert [r["status"] for r in rows[good.host]] == ["copied"] * 3
     assert [r["status"] for r in rows["127.0.0.1:1"]] == ["failed"] * 3
     _assert_delivered(source, good, TOOLS)
+
+
+# -- 3. duplicates ----------------------------------------------------------------------------
+
+
+def test_identical_lines_are_one_delivery(source, new_registry, cli, tmp_path):
+    target = new_registry()
+    (tmp_path / "list").write_text("tools/t0:latest\ntools/t1:latest\ntools/t0:latest\n")
+    result = cli("copy", "-l", "list", "--from", source.url, "--to", target.url, "--json")
+    assert result.returncode == 0, result.output
+    images = result.json()["images"]
+    assert [(r["line"], r["status"]) for r in images] == [(1, "copied"), (2, "copied")]
+    assert result.json()["blobs"]["copied"] == 4  # config + layer of each image, once
+    _assert_delivered(source, target, ["tools/t0:latest", "tools/t1:latest"])
+
+
+def test_the_same_target_twice_is_delivered_once(source, new_registry, cli, tmp_path):
+    target = new_registry()
+    (tmp_path / "cfg.yaml").write_text(
+        f"source:\n- registry: {source.url}\ntarget:\n- name: site\n  registry: {target.url}\n"
+    )
+    result = cli("copy", "tools/t0:latest", "--to", "site", "--to", target.url, "--json")
+    assert result.returncode == 0, result.output
+    doc = result.json()
+    assert [r["status"] for r in doc["images"]] == ["copied"]
+    assert doc["blobs"]["copied"] == 2 and doc["blobs"].get("skipped", 0) == 0
+    _assert_delivered(source, target, ["tools/t0:latest"])

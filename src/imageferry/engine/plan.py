@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError
-from imageferry.core.events import EventSink, PlanReady
+from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import (
     Descriptor,
@@ -119,7 +119,11 @@ def resolve_plan(
     events: EventSink,
     workers: int,
 ) -> TransferPlan:
-    """Resolve every image in parallel; an image that fails to resolve is kept with its error."""
+    """Resolve every image in parallel; an image that fails to resolve is kept with its error.
+
+    A line that repeats an earlier one (same source, same target names) is planned once.
+    """
+    entries = unique_pairings(entries, events)
 
     def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
@@ -154,6 +158,21 @@ def _delivery(
         raise
     except ImageFerryError as exc:
         return Delivery(i, ref, error=str(exc))
+
+
+def unique_pairings(pairs: list[Pairing], events: EventSink = ignore_events) -> list[Pairing]:
+    """``pairs`` without the lines that repeat an earlier one: same source, same targets."""
+    first: dict[tuple[str, ...], ListEntry] = {}
+    kept = []
+    for entry, src, dsts in pairs:
+        key = (str(src), *map(str, dsts))
+        seen = first.setdefault(key, entry)
+        if seen is entry:
+            kept.append((entry, src, dsts))
+        else:
+            text = f"line {entry.line} repeats line {seen.line} ({src}): delivered once"
+            events(Message("info", text))
+    return kept
 
 
 def target_digest(

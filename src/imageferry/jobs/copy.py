@@ -6,7 +6,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.events import EventSink
 from imageferry.core.imagelist import ListEntry
-from imageferry.engine.locations import open_cache, open_source, open_target
+from imageferry.engine.locations import open_cache, open_source, open_targets
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import pair_references
@@ -27,7 +27,7 @@ def run_copy(
     """Blocking; call from a worker thread in a GUI. Stop with ``cancel.cancel()``."""
     cache = open_cache(config, options.cache)
     source = open_source(config, source_cfg, cache)
-    targets = [open_target(config, t) for t in target_cfgs]
+    targets = open_targets(config, target_cfgs, events)
     tally = Tally(events)
     try:
         transfer = Transfer(source, targets, options.policy, cancel, tally, options.workers)

@@ -15,8 +15,9 @@ from imageferry.engine.locations import (
     PackageReader,
     Target,
     open_package_reader,
-    open_target,
+    open_targets,
 )
+from imageferry.engine.plan import unique_pairings
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
@@ -94,8 +95,8 @@ def run_load(
     try:
         verify_package(reader, options.verify, tally, opts.workers)
         entries = select_images(reader, subset, origin)
-        targets = [open_target(config, t) for t in target_cfgs]
-        pairs = pair_references(entries, "", targets, origin)
+        targets = open_targets(config, target_cfgs, tally)
+        pairs = unique_pairings(pair_references(entries, "", targets, origin), tally)
         in_base: list[Pairing] = []
         carried: list[Pairing] = []
         for pair in pairs:
