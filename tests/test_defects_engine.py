@@ -226,3 +226,32 @@ def test_the_same_target_twice_is_delivered_once(source, new_registry, cli, tmp_
     assert [r["status"] for r in doc["images"]] == ["copied"]
     assert doc["blobs"]["copied"] == 2 and doc["blobs"].get("skipped", 0) == 0
     _assert_delivered(source, target, ["tools/t0:latest"])
+
+
+# -- 4. --platform on a single-platform image -------------------------------------------------
+
+
+def test_platform_on_a_single_platform_image(source, new_registry, cli):
+    target = new_registry()
+    args = ("copy", "tools/t0:latest", "--from", source.url, "--to", target.url, "--json")
+    wrong = cli(*args, "--platform", "linux/s390x")
+    assert wrong.returncode == 1, wrong.output
+    (row,) = wrong.json()["images"]
+    assert row["status"] == "failed"
+    assert "linux/s390x" in row["error"] and "it has: linux/amd64" in row["error"]
+    assert get_manifest(target.url, "tools/t0", "latest") is None
+
+    right = cli(*args, "--platform", "linux/amd64")
+    assert right.returncode == 0, right.output
+    assert [r["status"] for r in right.json()["images"]] == ["copied"]
+    _assert_delivered(source, target, ["tools/t0:latest"])
+
+
+def test_platform_on_an_artifact_names_no_platform(source, new_registry, cli):
+    target = new_registry()
+    result = cli(
+        "copy", "artifacts/sbom:1", "--from", source.url, "--to", target.url,
+        "--platform", "linux/amd64", "--json",
+    )  # fmt: skip
+    assert result.returncode == 1, result.output
+    assert "it has: none" in result.json()["images"][0]["error"]

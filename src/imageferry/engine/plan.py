@@ -26,6 +26,7 @@ from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
+from imageferry.engine.platforms import check_platform
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
@@ -82,6 +83,8 @@ def resolve_manifests(
     """Fetch the image's manifests (children first) and its unique blobs."""
     top = source.get_manifest(ref.repository, ref.tag_or_digest)
     if not top.is_index:
+        if platforms:
+            check_platform(source, ref, top, platforms)
         return [top], _unique(top.blobs)
     chosen = filter_index(top, platforms)
     if not chosen:
