@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import threading
 
 import pytest
 
@@ -168,6 +170,53 @@ def test_copy_unreachable_target_does_not_block_the_other(source, new_registry, 
     assert all("127.0.0.1:1" in r["error"] for r in rows["127.0.0.1:1"])
     assert "127.0.0.1:1: 0 of 3 image(s) delivered" in (tmp_path / "imageferry.log").read_text()
     _assert_delivered(source, good, TOOLS)
+
+
+class SlammingDoor:
+    """A loopback port that accepts connections and closes them at once, counting them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_unreachable_target_is_not_asked_again_for_every_image(source, new_registry, cli):
+    good, door = new_registry(), SlammingDoor()
+    door_host = door.url.split("//")[1]
+    try:
+        result = cli(
+            "copy", *TOOLS, "--from", source.url, "--to", good.url, "--to", door.url,
+            "-j", "1", "--retries", "1", "--json",
+        )  # fmt: skip
+    finally:
+        door.close()
+    assert result.returncode == 1, result.output
+    rows = _split_by_target(result)
+    assert [r["status"] for r in rows[good.host]] == ["copied"] * 3
+    assert [r["status"] for r in rows[door_host]] == ["failed"] * 3
+    assert door.connections == 2  # the first image's attempt and its one retry; then no more
 
 
 def test_copy_wrong_password_on_one_target_only_fails_there(source, new_registry, cli, tmp_path):

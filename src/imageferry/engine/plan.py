@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
-from imageferry.core.errors import Cancelled, ImageFerryError, InputError
+from imageferry.core.errors import Cancelled, ImageFerryError, InputError, RegistryError
 from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import (
@@ -127,6 +127,7 @@ def resolve_plan(
     A line that repeats an earlier one (same source, same target names) is planned once.
     """
     entries = unique_pairings(entries, events)
+    unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
 
     def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
@@ -139,7 +140,8 @@ def resolve_plan(
             return ImagePlan(entry, src, deliveries, error=str(exc))
         top = manifests[-1].digest
         deliveries = tuple(
-            _delivery(i, targets[i], dst, top, policy, cancel) for i, dst in enumerate(dsts)
+            _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
+            for i, dst in enumerate(dsts)
         )
         return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
 
@@ -152,14 +154,27 @@ def resolve_plan(
 
 
 def _delivery(
-    i: int, target: Target, ref: Reference, top: Digest, policy: RetryPolicy, cancel: CancelToken
+    i: int,
+    target: Target,
+    ref: Reference,
+    top: Digest,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    unreachable: dict[int, str],
 ) -> Delivery:
-    """Whether ``target`` has the image already; a target that fails fails only its delivery."""
+    """Whether ``target`` has the image already; a target that fails fails only its delivery.
+
+    A target that could not be connected to (after the retries) is not asked again.
+    """
+    if i in unreachable:
+        return Delivery(i, ref, error=unreachable[i])
     try:
         return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top)
     except Cancelled:
         raise
     except ImageFerryError as exc:
+        if isinstance(exc, RegistryError) and exc.status is None and exc.temporary:
+            unreachable.setdefault(i, f"not tried: {target.name} could not be reached ({exc})")
         return Delivery(i, ref, error=str(exc))
 
 
