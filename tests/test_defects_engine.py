@@ -304,3 +304,22 @@ def test_platform_on_an_artifact_names_no_platform(source, new_registry, cli):
     )  # fmt: skip
     assert result.returncode == 1, result.output
     assert "it has: none" in result.json()["images"][0]["error"]
+
+
+def test_incremental_load_with_one_unreachable_target(source, new_registry, cli, tmp_path):
+    lines = TOOLS[:2]
+    full = cli("save", *lines, "--from", source.url, "-o", "full")
+    assert full.returncode == 0, full.output
+    full_meta = next((tmp_path / "full").glob("*/*_meta.yaml"))
+    inc = cli("save", *lines, "--from", source.url, "-o", "inc", "--base", str(full_meta))
+    assert inc.returncode == 0, inc.output
+    inc_meta = next((tmp_path / "inc").glob("*/*_meta.yaml"))
+    good = new_registry()
+    assert cli("load", str(full_meta), "--to", good.url).returncode == 0
+
+    result = cli("load", str(inc_meta), "--to", good.url, "--to", DEAD, "--retries", "0", "--json")
+    assert result.returncode == 1, result.output
+    rows = _split_by_target(result)
+    assert [r["status"] for r in rows[good.host]] == ["skipped"] * 2
+    assert [r["status"] for r in rows["127.0.0.1:1"]] == ["failed"] * 2
+    assert all("127.0.0.1:1" in r["error"] for r in rows["127.0.0.1:1"])
