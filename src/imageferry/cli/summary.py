@@ -50,14 +50,6 @@ def print_result(command: str, result: RunResult, images: ImageList | None) -> N
         f"done in {result.seconds:.1f}s. images: {counts or 'none'}; blobs: {blobs}; "
         f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
     )
-    names = sorted({r.target_name for r in result.images if r.target_name})
-    if len(names) > 1:
-        for name in names:
-            rows = [r for r in result.images if r.target_name == name]
-            bad = sum(1 for r in rows if r.status in ("failed", "cancelled"))
-            print(
-                f"  {name}: {len(rows) - bad} of {len(rows)} done" + (f", {bad} not" if bad else "")
-            )
     if result.package:
         print(f"package: {result.package}")
         for name, size in result.files:

@@ -47,7 +47,12 @@ class BlobMover:
         failures: dict[int, ImageFerryError] = {}
 
         def attempt() -> None:
-            errors = self._attempt(job, pending)
+            try:
+                errors = self._attempt(job, pending)
+            except Cancelled:
+                raise
+            except ImageFerryError as exc:  # not one target's fault: every pending one fails
+                errors = dict.fromkeys(pending, exc)
             for t in list(pending):
                 if t not in errors:
                     failures.pop(t, None)
@@ -126,7 +131,12 @@ class BlobMover:
                 self.events(BlobProgress(len(chunk)))
                 yield chunk
 
-        raw = self.source.open_blob(job.source_repository, desc)
+        try:
+            raw = self.source.open_blob(job.source_repository, desc)
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:  # the source's error: no target got a byte
+            return dict.fromkeys(uploads, exc)
         stream = _verified(desc, counted(raw))
         try:
             errors = _tee(stream, {t: repos[0] for t, repos in uploads.items()}, self.targets, desc)

@@ -109,8 +109,8 @@ def _deliver(
             error,
         )
 
-    if image.error:
-        return result("failed", image.error)
+    if image.error or delivery.error:
+        return result("failed", image.error or delivery.error)
     if delivery.up_to_date:
         return result("skipped")
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
 from imageferry.cache.wrapper import CachedSource
 from imageferry.core.config import CacheConfig, Config, RegistryConfig
+from imageferry.core.events import EventSink, Message
 from imageferry.core.store import BlobSink
 from imageferry.package.checksum import sha256_file
 from imageferry.package.layout import Item
@@ -20,6 +21,7 @@ from imageferry.registry import Registry
 __all__ = [
     "BlobCache",
     "blob_cache",
+    "distinct_registries",
     "CacheInfo",
     "PruneResult",
     "CachedSource",
@@ -35,6 +37,7 @@ __all__ = [
     "open_registry",
     "open_source",
     "open_target",
+    "open_targets",
     "target_repositories",
 ]
 
@@ -62,9 +65,32 @@ def open_registry(config: Config, cfg: RegistryConfig, *, writable: bool) -> Reg
     )
 
 
+def distinct_registries(cfgs: list[RegistryConfig]) -> tuple[list[RegistryConfig], list[str]]:
+    """``cfgs`` with each place (address and namespace) once; and the names given again."""
+    seen: set[tuple[str, str, str]] = set()
+    kept, again = [], []
+    for cfg in cfgs:
+        address = cfg.address
+        key = (address.scheme, address.host, (cfg.repository or "").strip("/"))
+        if key in seen:
+            again.append(cfg.display_name)
+            continue
+        seen.add(key)
+        kept.append(cfg)
+    return kept, again
+
+
 def open_target(config: Config, cfg: RegistryConfig) -> Target:
     registry = open_registry(config, cfg, writable=True)
     return Target(registry, registry.host, cfg.repository)
+
+
+def open_targets(config: Config, cfgs: list[RegistryConfig], events: EventSink) -> list[Target]:
+    """One target per place: a registry given twice (``--to a --to a``) is delivered to once."""
+    kept, again = distinct_registries(cfgs)
+    for name in again:
+        events(Message("info", f"target {name} is given more than once: delivering to it once"))
+    return [open_target(config, cfg) for cfg in kept]
 
 
 def open_package_writer(

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
-from imageferry.core.errors import Cancelled, ImageFerryError, InputError
-from imageferry.core.events import EventSink, PlanReady
+from imageferry.core.errors import Cancelled, ImageFerryError, InputError, RegistryError
+from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import (
     Descriptor,
@@ -26,17 +26,24 @@ from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
+from imageferry.engine.platforms import check_platform
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One image to one target."""
+    """One image to one target; ``error`` when that target could not even be asked."""
 
     target: int
     ref: Reference
     up_to_date: bool = False
+    error: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether the image still has to go there."""
+        return not self.up_to_date and self.error is None
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ def resolve_manifests(
     """Fetch the image's manifests (children first) and its unique blobs."""
     top = source.get_manifest(ref.repository, ref.tag_or_digest)
     if not top.is_index:
+        if platforms:
+            check_platform(source, ref, top, platforms)
         return [top], _unique(top.blobs)
     chosen = filter_index(top, platforms)
     if not chosen:
@@ -113,22 +122,27 @@ def resolve_plan(
     events: EventSink,
     workers: int,
 ) -> TransferPlan:
-    """Resolve every image in parallel; an image that fails to resolve is kept with its error."""
+    """Resolve every image in parallel; an image that fails to resolve is kept with its error.
+
+    A line that repeats an earlier one (same source, same target names) is planned once.
+    """
+    entries = unique_pairings(entries, events)
+    unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
 
     def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
         try:
             manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
-            top = manifests[-1]
-            deliveries = tuple(
-                Delivery(i, dst, target_digest(targets[i], dst, policy, cancel) == top.digest)
-                for i, dst in enumerate(dsts)
-            )
         except Cancelled:
             raise
         except ImageFerryError as exc:
             deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
             return ImagePlan(entry, src, deliveries, error=str(exc))
+        top = manifests[-1].digest
+        deliveries = tuple(
+            _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
+            for i, dst in enumerate(dsts)
+        )
         return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
@@ -138,6 +152,46 @@ def resolve_plan(
     names = tuple(t.name for t in targets)
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names))
     return plan
+
+
+def _delivery(
+    i: int,
+    target: Target,
+    ref: Reference,
+    top: Digest,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    unreachable: dict[int, str],
+) -> Delivery:
+    """Whether ``target`` has the image already; a target that fails fails only its delivery.
+
+    A target that could not be connected to (after the retries) is not asked again.
+    """
+    if i in unreachable:
+        return Delivery(i, ref, error=unreachable[i])
+    try:
+        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top)
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        if isinstance(exc, RegistryError) and exc.status is None and exc.temporary:
+            unreachable.setdefault(i, f"not tried: {target.name} could not be reached ({exc})")
+        return Delivery(i, ref, error=str(exc))
+
+
+def unique_pairings(pairs: list[Pairing], events: EventSink = ignore_events) -> list[Pairing]:
+    """``pairs`` without the lines that repeat an earlier one: same source, same targets."""
+    first: dict[tuple[str, ...], ListEntry] = {}
+    kept = []
+    for entry, src, dsts in pairs:
+        key = (str(src), *map(str, dsts))
+        seen = first.setdefault(key, entry)
+        if seen is entry:
+            kept.append((entry, src, dsts))
+        else:
+            text = f"line {entry.line} repeats line {seen.line} ({src}): delivered once"
+            events(Message("info", text))
+    return kept
 
 
 def target_digest(
@@ -158,6 +212,6 @@ def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
             job = jobs.setdefault(str(blob.digest), BlobJob(blob, image.source.repository))
             for d in image.deliveries:
                 key = (d.target, d.ref.repository)
-                if not d.up_to_date and key not in job.destinations:
+                if d.pending and key not in job.destinations:
                     job.destinations.append(key)
     return {k: v for k, v in jobs.items() if v.destinations}

@@ -10,10 +10,11 @@ beside this one) and of the target's catalog, and mounts it from there.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
-from imageferry.core.errors import PackageError
+from imageferry.core.errors import Cancelled, ImageFerryError, PackageError
 from imageferry.core.imagelist import on_target
 from imageferry.core.manifest import Descriptor
 from imageferry.core.reference import Reference
@@ -43,16 +44,24 @@ def images_in_base(
     policy: RetryPolicy,
     cancel: CancelToken,
 ) -> list[ImageResult]:
-    """Images the package leaves wholly to its base: the target must have them already."""
+    """Images the package leaves wholly to its base: the target must have them already.
+
+    A target that cannot be asked fails its rows; it does not stop the others.
+    """
     rows, missing = [], []
     for entry, src, dsts in pairs:
         digest = reader.blob_map_entry(src).digest
         for i, dst in enumerate(dsts):
-            there = target_digest(targets[i], dst, policy, cancel)
+            row = partial(ImageResult, entry.line, str(src), str(dst), targets[i].name)
+            try:
+                there = target_digest(targets[i], dst, policy, cancel)
+            except Cancelled:
+                raise
+            except ImageFerryError as exc:
+                rows.append(row("failed", digest, str(exc)))
+                continue
             if there is not None and str(there) == digest:
-                rows.append(
-                    ImageResult(entry.line, str(src), str(dst), targets[i].name, "skipped", digest)
-                )
+                rows.append(row("skipped", digest))
             else:
                 missing.append(f"{dst} on {targets[i].name}")
     if missing:
@@ -81,7 +90,7 @@ def ensure_base_blobs(
             if record is None or not record.in_base:
                 continue
             for d in image.deliveries:
-                if d.up_to_date:
+                if not d.pending:
                     continue
                 sink = targets[d.target].sink
                 repo = d.ref.repository

@@ -8,7 +8,7 @@ from imageferry.core.errors import Cancelled
 from imageferry.core.events import EventSink
 from imageferry.core.imagelist import ListEntry
 from imageferry.engine.execute import ImageResult
-from imageferry.engine.locations import open_cache, open_source, open_target
+from imageferry.engine.locations import open_cache, open_source, open_targets
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import pair_references
@@ -29,7 +29,7 @@ def run_copy(
     """Blocking; call from a worker thread in a GUI. Stop with ``cancel.cancel()``."""
     cache = open_cache(config, options.cache)
     source = open_source(config, source_cfg, cache)
-    targets = [open_target(config, t) for t in target_cfgs]
+    targets = open_targets(config, target_cfgs, events)
     tally = Tally(events)
     results: list[ImageResult] = []
     try:

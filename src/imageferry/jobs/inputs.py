@@ -60,7 +60,7 @@ def choose_source(config: Config, wanted: str | None) -> RegistryConfig:
 def choose_targets(
     config: Config, wanted: list[str] | None, required: bool
 ) -> list[RegistryConfig]:
-    """The targets named (each once, in order), the only configured one, or none."""
+    """The targets named (a target named twice is opened once), the only one, or none."""
     if not wanted:
         if not required:
             return []
@@ -71,9 +71,4 @@ def choose_targets(
             "choose a target with --to NAME or --to http://host:port"
             + (f" (configured: {names})" if names else " (cfg.yaml names none)")
         )
-    chosen: list[RegistryConfig] = []
-    for name in wanted:
-        found = config.find("target", name)
-        if all(found.registry != c.registry or found.repository != c.repository for c in chosen):
-            chosen.append(found)
-    return chosen
+    return [config.find("target", name) for name in wanted]

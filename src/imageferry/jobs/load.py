@@ -16,8 +16,9 @@ from imageferry.engine.locations import (
     PackageReader,
     Target,
     open_package_reader,
-    open_target,
+    open_targets,
 )
+from imageferry.engine.plan import unique_pairings
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
@@ -118,8 +119,8 @@ def run_load(
     try:
         verify_package(reader, options.verify, tally, cancel, opts.workers)
         entries = select_images(reader, subset, origin)
-        targets = [open_target(config, t) for t in target_cfgs]
-        pairs = pair_references(entries, "", targets, origin)
+        targets = open_targets(config, target_cfgs, tally)
+        pairs = unique_pairings(pair_references(entries, "", targets, origin), tally)
         in_base: list[Pairing] = []
         carried: list[Pairing] = []
         for pair in pairs:
@@ -131,7 +132,9 @@ def run_load(
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
         for row in skipped:
-            tally(ImageDone(row.line, row.source, row.target, row.status, None, row.target_name))
+            tally(
+                ImageDone(row.line, row.source, row.target, row.status, row.error, row.target_name)
+            )
         results = transfer.execute(plan)
     except Cancelled:
         pass  # the result says so; a rerun resumes

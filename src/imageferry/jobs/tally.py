@@ -14,6 +14,7 @@ from imageferry.core.events import (
     BlobProgress,
     Event,
     EventSink,
+    Message,
     StageName,
     StageProgress,
     StageStarted,
@@ -51,7 +52,9 @@ class Tally:
         package: Path | None = None,
         files: list[tuple[str, int]] | None = None,
     ) -> RunResult:
-        """The run's result with this tally's totals."""
+        """The run's result with this tally's totals (and, with several targets, one
+        line per target that did not get everything)."""
+        self._per_target(images)
         return RunResult(
             images,
             self.seconds,
@@ -61,6 +64,17 @@ class Tally:
             package,
             files or [],
         )
+
+    def _per_target(self, images: list[ImageResult]) -> None:
+        names = list(dict.fromkeys(r.target_name for r in images))
+        if len(names) < 2:
+            return
+        for name in names:
+            rows = [r for r in images if r.target_name == name]
+            done = sum(1 for r in rows if r.status in ("copied", "skipped"))
+            if done < len(rows):
+                text = f"{name}: {done} of {len(rows)} image(s) delivered"
+                self(Message("warning", text))
 
 
 def start_stage(
