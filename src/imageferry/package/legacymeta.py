@@ -18,10 +18,15 @@ from typing import Any
 from imageferry.core.errors import ImageFerryError, PackageError
 from imageferry.core.manifest import Manifest, parse_manifest
 from imageferry.core.reference import Reference
-from imageferry.package.meta import MAX_BLOBS, MAX_DATAFILES, MAX_IMAGES, plain_file_name
+from imageferry.package.meta import (
+    MAX_BLOBS,
+    MAX_DATAFILES,
+    MAX_IMAGES,
+    MAX_MANIFEST,
+    plain_file_name,
+)
 
 SKIP_PREFIX = "https://last.img/skip/it:"
-MAX_MANIFEST = 8 * 1024 * 1024
 _HEX = re.compile(r"^[a-f0-9]{64}$")
 
 

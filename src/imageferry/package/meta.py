@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import ImageFerryError, PackageError
+from imageferry.core.manifest import IMAGE_TYPES, INDEX_TYPES
 from imageferry.core.reference import Reference, check_repository, check_tag
 from imageferry.package.safeyaml import load_yaml_file
 
@@ -19,6 +20,8 @@ META_SUFFIX = "_meta.yaml"
 MAX_IMAGES = 100_000
 MAX_BLOBS = 1_000_000
 MAX_DATAFILES = 10_000
+MAX_MANIFEST = 8 * 1024 * 1024  # as from registries
+MANIFEST_TYPES = (*INDEX_TYPES, *IMAGE_TYPES)
 
 
 def _grammar(check: Any, value: str) -> str:
@@ -177,6 +180,13 @@ def _check_consistency(meta: PackageMeta, path: Path) -> None:
         if image.digest not in blobs:
             raise PackageError(
                 f"{path}: image {image.repository}:{image.tag} has no manifest in the package"
+            )
+    manifests = {i.digest for i in meta.images}
+    for b in meta.blobs:
+        if (b.digest in manifests or b.media_type in MANIFEST_TYPES) and b.size > MAX_MANIFEST:
+            raise PackageError(
+                f"{path}: manifest {b.digest} has {b.size} bytes, more than the 8 MiB a "
+                "manifest may have; the package is refused"
             )
     if meta.kind == "incremental" and meta.base is None:
         raise PackageError(f"{path}: an incremental package must name its base")

@@ -21,11 +21,10 @@ from imageferry.package import container
 from imageferry.package.checksum import sha256_file
 from imageferry.package.compress import read_frame
 from imageferry.package.container import STREAM_ERRORS, StreamCursors
-from imageferry.package.meta import BlobRecord, PackageMeta, load_meta
+from imageferry.package.meta import MAX_MANIFEST, BlobRecord, PackageMeta, load_meta
 from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header, read_span
 
 log = logging.getLogger(__name__)
-MAX_MANIFEST = 8 * 1024 * 1024
 _FRAMES = "frames"  # a --compress zstd data file read frame by frame
 
 
