@@ -14,8 +14,11 @@ import yaml
 from imageferry.core.errors import PackageError
 from imageferry.core.manifest import OCI_MANIFEST
 from imageferry.package import safeyaml
+from imageferry.package.journal import Journal
+from imageferry.package.layout import Item
 from imageferry.package.meta import read_meta_file
 from imageferry.package.tarfmt import END_OF_ARCHIVE, header, padding, parse_header
+from imageferry.package.writer import PackageWriter
 from imageferry.testing.images import Blob, make_image, make_layer
 from support.packages import build_native, compress, legacy_entries, tar_of, write_image_transmit
 
@@ -238,3 +241,18 @@ def test_sparse_9_gib_entry_reads_back_with_tarfile(tmp_path):
     with tarfile.open(path) as tar:
         members = tar.getmembers()
     assert [(m.name, m.size) for m in members] == [(name, size)]
+
+
+def test_save_never_writes_through_a_link_in_its_folder(tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    journal = Journal(folder / "p_full_1.journal", "fingerprint")
+    writer = PackageWriter(
+        folder, "p_full_1", journal, incremental=None, source="x", compression="none", files=1
+    )
+    writer.data_path(0, raw=True).symlink_to(victim)
+    with pytest.raises(PackageError, match="link"):
+        writer.prepare([Item("sha256:" + "ab" * 32, 10, "application/octet-stream")])
+    assert victim.read_text() == "precious"

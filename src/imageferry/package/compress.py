@@ -9,6 +9,7 @@ from typing import BinaryIO
 import zstandard
 
 from imageferry.package.container import read_exactly
+from imageferry.package.nolink import open_no_link
 from imageferry.package.tarfmt import BLOCK, blob_name, padding, parse_header, read_span
 
 COPY = 1024 * 1024
@@ -18,7 +19,7 @@ def compress_tar(src: Path, dst: Path, level: int = 3) -> dict[int, int]:
     """Write ``dst`` as zstd frames, one per entry of ``src``; map header offset → frame offset."""
     frames: dict[int, int] = {}
     cctx = zstandard.ZstdCompressor(level=level)
-    with src.open("rb") as fin, dst.open("wb") as fout:
+    with src.open("rb") as fin, open_no_link(dst, "wb") as fout:
         while True:
             at = fin.tell()
             block = fin.read(BLOCK)
