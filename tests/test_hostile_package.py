@@ -256,3 +256,12 @@ def test_save_never_writes_through_a_link_in_its_folder(tmp_path):
     with pytest.raises(PackageError, match="link"):
         writer.prepare([Item("sha256:" + "ab" * 32, 10, "application/octet-stream")])
     assert victim.read_text() == "precious"
+
+
+def test_tar_header_with_a_negative_size_is_refused():
+    block = bytearray(header("blobs/sha256/" + "ab" * 32, 5, 0))
+    block[124:136] = b"\xff" * 12  # base-256 -1: a reader seeking by it would loop forever
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(block)
+    with pytest.raises(ValueError, match="negative size"):
+        parse_header(bytes(block), "test")

@@ -240,7 +240,7 @@ def _entry(block: bytes, where: str) -> tuple[str, int]:
     except (tarfile.TarError, UnicodeDecodeError) as exc:
         raise PackageError(f"{where}: not a tar header ({exc}); copy the file again") from None
     m = _ENTRY.match(info.name)
-    if not info.isreg() or m is None:
+    if not info.isreg() or m is None or info.size < 0:
         raise PackageError(f"package refused: {where} holds an unexpected entry '{info.name}'")
     return m.group(1), info.size
 

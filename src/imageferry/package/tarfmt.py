@@ -70,6 +70,8 @@ def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
     except tarfile.TarError as exc:
         raise ValueError(f"{where}: not a tar header ({exc})") from None
     name = info.name
+    if info.size < 0:
+        raise ValueError(f"{where}: entry '{name}' has a negative size")
     if not info.isreg():
         raise ValueError(f"{where}: entry '{name}' is not a regular file (links are refused)")
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:
