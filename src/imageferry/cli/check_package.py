@@ -55,6 +55,10 @@ def _print(report: PackageReport, verify: str) -> None:
         f"  {len(meta.datafiles)} data file(s), {human_bytes(total)}, "
         f"{len(meta.blobs)} blob(s); verified ({verify})"
     )
+    kinds = sorted(set(report.containers.values()))
+    if report.meta.tool == "image-transmit" or (kinds and kinds != ["tar"]):
+        found = ", ".join(f"{name}: {kind}" for name, kind in sorted(report.containers.items()))
+        print(f"  data files: {found}")
     for row in report.rows:
         state = "" if row.state is None else f"  [{row.target_name}: {row.state}]"
         if row.error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken, wait_for
@@ -128,6 +128,7 @@ class PackageReport:
     meta: PackageMeta
     rows: list[PackageRow]
     cancelled: bool = False
+    containers: dict[str, str] = field(default_factory=dict)  # data file -> tar, gzip, zstd …
 
     @property
     def ok(self) -> bool:
@@ -140,7 +141,10 @@ class PackageReport:
             "package": str(self.path),
             "kind": self.meta.kind,
             "base": self.meta.base.file if self.meta.base else None,
-            "datafiles": [d.model_dump() for d in self.meta.datafiles],
+            "datafiles": [
+                {**d.model_dump(), "container": self.containers.get(d.name)}
+                for d in self.meta.datafiles
+            ],
             "images": [r.__dict__ for r in self.rows],
         }
 
@@ -178,4 +182,4 @@ def check_package(
         reader.close()
         for t in targets:
             t.sink.close()
-    return PackageReport(meta_path, reader.meta, rows, cancel.cancelled)
+    return PackageReport(meta_path, reader.meta, rows, cancel.cancelled, dict(reader.containers))

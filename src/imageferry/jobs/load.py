@@ -44,6 +44,8 @@ def verify_package(
     total = sum(d.size for d in reader.meta.datafiles) if full else 0
     progress = start_stage(events, cancel, "verifying", total)
     reader.verify(full=full, workers=workers, progress=progress)
+    for warning in reader.warnings:
+        events(Message("warning", warning))
 
 
 def package_path(path: Path) -> Path:

@@ -8,7 +8,9 @@ from typing import BinaryIO
 
 import zstandard
 
-from imageferry.package.tarfmt import BLOCK, padding, parse_header, read_span
+from imageferry.package.container import read_exactly
+from imageferry.package.nolink import open_no_link
+from imageferry.package.tarfmt import BLOCK, blob_name, padding, parse_header, read_span
 
 COPY = 1024 * 1024
 
@@ -17,7 +19,7 @@ def compress_tar(src: Path, dst: Path, level: int = 3) -> dict[int, int]:
     """Write ``dst`` as zstd frames, one per entry of ``src``; map header offset → frame offset."""
     frames: dict[int, int] = {}
     cctx = zstandard.ZstdCompressor(level=level)
-    with src.open("rb") as fin, dst.open("wb") as fout:
+    with src.open("rb") as fin, open_no_link(dst, "wb") as fout:
         while True:
             at = fin.tell()
             block = fin.read(BLOCK)
@@ -42,10 +44,15 @@ def compress_tar(src: Path, dst: Path, level: int = 3) -> dict[int, int]:
     return frames
 
 
-def read_frame(f: BinaryIO, frame: int, skip: int, size: int) -> Iterator[bytes]:
-    """Bytes ``skip``…``skip+size`` of the entry in the frame at ``frame``."""
+def read_frame(f: BinaryIO, frame: int, digest: str, size: int) -> Iterator[bytes]:
+    """The data of the entry in the frame at ``frame``, which must hold blob ``digest``.
+
+    Raises ValueError when the frame's tar header names another entry or size.
+    """
     f.seek(frame)
     reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=False, closefd=False)
-    for _ in read_span(reader.read, skip):
-        pass
+    where = f"frame at {frame}"
+    parsed = parse_header(read_exactly(reader, BLOCK), where)  # type: ignore[arg-type]
+    if parsed != (blob_name(digest), size):
+        raise ValueError(f"{where} does not hold blob {digest} of {size} bytes")
     yield from read_span(reader.read, size)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imageferry.package.layout import Layout
+from imageferry.package.nolink import open_no_link, write_text_no_link
 
 SUFFIX = ".journal"
 
@@ -64,7 +65,7 @@ class Journal:
             self.done.clear()
             self.tags.clear()
             head = {"fingerprint": self.fingerprint, "layout": layout.to_json()}
-            self.path.write_text(json.dumps(head) + "\n", encoding="utf-8")
+            write_text_no_link(self.path, json.dumps(head) + "\n")
 
     def mark_done(self, digest: str) -> None:
         self._append({"done": digest}, lambda: self.done.add(digest))
@@ -76,8 +77,8 @@ class Journal:
 
     def _append(self, record: dict, apply: Callable[[], None]) -> None:
         with self._lock:
-            with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            with open_no_link(self.path, "ab") as f:
+                f.write((json.dumps(record) + "\n").encode("utf-8"))
             apply()
 
     def remove(self) -> None:

@@ -9,12 +9,37 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imageferry.core.digest import Digest
-from imageferry.core.errors import PackageError
-from imageferry.core.reference import Reference
+from imageferry.core.errors import ImageFerryError, PackageError
+from imageferry.core.manifest import IMAGE_TYPES, INDEX_TYPES
+from imageferry.core.reference import Reference, check_repository, check_tag
+from imageferry.package.safeyaml import load_yaml_file
 
 FORMAT = "imageferry-package"
 VERSION = 1
 META_SUFFIX = "_meta.yaml"
+MAX_IMAGES = 100_000
+MAX_BLOBS = 1_000_000
+MAX_DATAFILES = 10_000
+MAX_MANIFEST = 8 * 1024 * 1024  # as from registries
+MANIFEST_TYPES = (*INDEX_TYPES, *IMAGE_TYPES)
+
+
+def _grammar(check: Any, value: str) -> str:
+    """Run a reference-grammar check; pydantic reports only ValueError as a validation error."""
+    try:
+        return str(check(value))
+    except ImageFerryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def plain_file_name(name: str) -> bool:
+    """A name that stays inside the meta file's folder on every OS: no folders, no drive."""
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\:\0")
+        and name.strip() == name
+    )
 
 
 class _Model(BaseModel):
@@ -27,6 +52,21 @@ class ImageRecord(_Model):
     digest: str
     media_type: str = Field(alias="mediaType")
     source: str = ""  # the reference it was saved from
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _grammar(check_repository, value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        return None if value is None else _grammar(check_tag, value)
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        return _grammar(Digest.parse, value)
 
     def reference(self) -> Reference:
         """By tag, or by digest for an image saved without one (no host: packages have none)."""
@@ -46,8 +86,7 @@ class BlobRecord(_Model):
     @field_validator("digest")
     @classmethod
     def _digest(cls, value: str) -> str:
-        Digest.parse(value)
-        return value
+        return _grammar(Digest.parse, value)
 
     @property
     def in_base(self) -> bool:
@@ -88,13 +127,11 @@ def dump_meta(meta: PackageMeta) -> str:
 
 
 def read_meta_file(path: Path) -> Any:
-    """The YAML document of a meta file (either tool's format), or a PackageError."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PackageError(f"cannot read package meta file {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise PackageError(f"{path} is not valid YAML: the meta file is damaged") from None
+    """The YAML document of a meta file (either tool's format), or a PackageError.
+
+    Size-capped, without anchors/aliases, nesting-limited: see :mod:`.safeyaml`.
+    """
+    return load_yaml_file(path, "package meta file")
 
 
 def load_meta(path: Path) -> PackageMeta:
@@ -120,10 +157,19 @@ def load_meta(path: Path) -> PackageMeta:
 
 
 def _check_consistency(meta: PackageMeta, path: Path) -> None:
+    for what, count, limit in (
+        ("images", len(meta.images), MAX_IMAGES),
+        ("blobs", len(meta.blobs), MAX_BLOBS),
+        ("datafiles", len(meta.datafiles), MAX_DATAFILES),
+    ):
+        if count > limit:
+            raise PackageError(f"{path}: {what} lists {count} entries, more than {limit}")
     names = {d.name for d in meta.datafiles}
     for d in meta.datafiles:
-        if Path(d.name).name != d.name or d.name in (".", ".."):
+        if not plain_file_name(d.name):
             raise PackageError(f"{path}: data file name '{d.name}' must be a plain file name")
+    if meta.base is not None and not plain_file_name(meta.base.file):
+        raise PackageError(f"{path}: base.file '{meta.base.file}' must be a plain file name")
     blobs = meta.blob_map()
     if len(blobs) != len(meta.blobs):
         raise PackageError(f"{path}: a blob is listed twice; the meta file was edited")
@@ -134,6 +180,13 @@ def _check_consistency(meta: PackageMeta, path: Path) -> None:
         if image.digest not in blobs:
             raise PackageError(
                 f"{path}: image {image.repository}:{image.tag} has no manifest in the package"
+            )
+    manifests = {i.digest for i in meta.images}
+    for b in meta.blobs:
+        if (b.digest in manifests or b.media_type in MANIFEST_TYPES) and b.size > MAX_MANIFEST:
+            raise PackageError(
+                f"{path}: manifest {b.digest} has {b.size} bytes, more than the 8 MiB a "
+                "manifest may have; the package is refused"
             )
     if meta.kind == "incremental" and meta.base is None:
         raise PackageError(f"{path}: an incremental package must name its base")

@@ -1,25 +1,31 @@
 """The package reader: a blob source over a verified package.
 
-Blobs are read by offset (or by zstd frame), never by scanning a data file
-from its start, and never more than the size the meta records. The engine
-checks every byte against its digest.
+Blobs are read by offset (or by zstd frame), never more than the size the
+meta records. What a data file is comes from its bytes, not from the meta's
+``compression`` (an edited meta earns a warning): a plain tar is read by
+offset, a frame-compressed zstd file by frame, anything else compressed as a
+stream (see :mod:`.container`). The engine checks every byte against its digest.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import zstandard
-
 from imageferry.core.errors import NotFoundError, PackageError
 from imageferry.core.manifest import Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference, is_digest, reference_text
+from imageferry.package import container
 from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import read_frame
-from imageferry.package.meta import BlobRecord, PackageMeta, load_meta
+from imageferry.package.container import STREAM_ERRORS, StreamCursors
+from imageferry.package.meta import MAX_MANIFEST, BlobRecord, PackageMeta, load_meta
 from imageferry.package.tarfmt import BLOCK, digest_of_name, padding, parse_header, read_span
+
+log = logging.getLogger(__name__)
+_FRAMES = "frames"  # a --compress zstd data file read frame by frame
 
 
 class PackageReader:
@@ -30,6 +36,12 @@ class PackageReader:
         self.name = meta_path.name
         self._blobs = self.meta.blob_map()
         self._tags = {(i.repository, i.tag): i for i in self.meta.images if i.tag}
+        # data file name → container its bytes showed ("tar", "gzip", "zstd", …), set by verify()
+        self.containers: dict[str, str] = {}
+        # problems that did not stop the package (meta and bytes disagree), set by verify()
+        self.warnings: list[str] = []
+        self._streams: dict[str, StreamCursors] = {}
+        self._modes: dict[str, str] = {}
 
     # -- verification ------------------------------------------------------
 
@@ -67,9 +79,34 @@ class PackageReader:
                     )
             if problems:
                 raise PackageError("package check failed:\n  " + "\n  ".join(problems))
-        if self.meta.compression == "none":
-            for record in self.meta.datafiles:
-                self._check_entries(record.name)
+        for record in self.meta.datafiles:
+            self._open_data_file(record.name)
+        self._warn_compression()
+
+    def _open_data_file(self, name: str) -> None:
+        """Sniff what ``name`` is, choose how to read it, check its tar headers where cheap."""
+        path = self.folder / name
+        kind = container.sniff(path)
+        self.containers[name] = kind
+        if kind == container.TAR:
+            self._modes[name] = container.TAR
+            self._check_entries(name)
+        elif kind == container.ZSTD and self.meta.compression == "zstd":
+            self._modes[name] = _FRAMES
+        elif kind in container.COMPRESSED:
+            self._modes[name] = kind
+            self._streams[name] = StreamCursors(path, kind)
+        else:
+            raise PackageError(f"data file {name} is {kind} compressed, which no package uses")
+
+    def _warn_compression(self) -> None:
+        said = "tar" if self.meta.compression == "none" else self.meta.compression
+        wrong = {n: k for n, k in self.containers.items() if k != said}
+        if wrong:
+            found = ", ".join(f"{n} is {k}" for n, k in list(wrong.items())[:3])
+            message = f"{self.name} says compression: {self.meta.compression}, but {found}"
+            self.warnings.append(message + "; reading each data file as what it is")
+            log.warning("%s", self.warnings[-1])
 
     def _check_entries(self, name: str) -> None:
         expected = {b.offset: b for b in self.meta.blobs if b.file == name}
@@ -135,8 +172,18 @@ class PackageReader:
 
     def _manifest(self, digest: str, repository: str) -> Manifest:
         record = self.blob_record(digest)
+        if record.size > MAX_MANIFEST:
+            raise PackageError(
+                f"{self.name}: manifest {digest} of {repository} has {record.size} bytes, more "
+                "than the 8 MiB a manifest may have; the package is refused"
+            )
         raw = b"".join(self._read(record))
-        manifest = parse_manifest(raw, record.media_type, f"{self.name}: {repository}")
+        try:
+            manifest = parse_manifest(raw, record.media_type, f"{self.name}: {repository}")
+        except RecursionError:
+            raise PackageError(
+                f"{self.name}: manifest {digest} of {repository} is nested too deeply"
+            ) from None
         if str(manifest.digest) != digest:
             raise PackageError(
                 f"{self.name}: manifest {digest[:19]} is damaged; copy the package again"
@@ -148,17 +195,27 @@ class PackageReader:
         return self._read(record)
 
     def _read(self, record: BlobRecord) -> Iterator[bytes]:
+        """The blob's bytes by offset, frame or stream. Raises PackageError naming file, entry."""
         assert record.file is not None and record.offset is not None
         path = self.folder / record.file
+        mode = self._modes.get(record.file)
         try:
+            if record.file in self._streams:
+                yield from self._streams[record.file].read(record.offset, record.size)
+                return
             with path.open("rb") as f:
-                if record.frame is not None:
-                    yield from read_frame(f, record.frame, BLOCK, record.size)
+                if record.frame is not None and mode in (None, _FRAMES):
+                    yield from read_frame(f, record.frame, record.digest, record.size)
                     return
                 f.seek(record.offset)
                 yield from read_span(f.read, record.size)
-        except (OSError, zstandard.ZstdError) as exc:
-            raise PackageError(f"reading {path}: {exc}; copy the package again") from None
+        except ValueError as exc:
+            raise PackageError(f"package refused: {exc}") from None
+        except STREAM_ERRORS as exc:
+            raise PackageError(
+                f"reading {path} (blob {record.digest}): {exc}; copy the package again"
+            ) from None
 
     def close(self) -> None:
-        pass
+        for streams in self._streams.values():
+            streams.close()

@@ -11,6 +11,8 @@ import tarfile
 from collections.abc import Callable, Iterator
 
 BLOCK = 512
+USTAR_MAX_SIZE = 8**11 - 1  # 11 octal digits: one byte short of 8 GiB
+_SIZE_FIELD = slice(124, 136)
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 _BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")
 LAYOUT_NAMES = ("oci-layout", "index.json")
@@ -31,14 +33,32 @@ def entry_size(size: int) -> int:
 
 
 def header(name: str, size: int, mtime: int) -> bytes:
+    """One USTAR header block. Sizes of 8 GiB and more use the base-256 size field.
+
+    That GNU extension (read by GNU tar, bsdtar, Python's tarfile and Go's
+    archive/tar) keeps every entry at one header block, which the fixed offsets
+    of the layout need; a PAX extended header would add blocks.
+    """
     info = tarfile.TarInfo(name)
-    info.size = size
+    info.size = min(size, USTAR_MAX_SIZE)
     info.mtime = mtime
     info.mode = 0o644
     info.type = tarfile.REGTYPE
     data = info.tobuf(format=tarfile.USTAR_FORMAT)
+    if size > USTAR_MAX_SIZE:
+        data = _with_checksum(
+            data[: _SIZE_FIELD.start]
+            + b"\x80"
+            + size.to_bytes(11, "big")  # base-256
+            + data[_SIZE_FIELD.stop :]
+        )
     assert len(data) == BLOCK
     return data
+
+
+def _with_checksum(block: bytes) -> bytes:
+    blank = block[:148] + b" " * 8 + block[156:]
+    return blank[:148] + b"%06o\0 " % sum(blank) + blank[156:]
 
 
 def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
@@ -50,6 +70,8 @@ def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
     except tarfile.TarError as exc:
         raise ValueError(f"{where}: not a tar header ({exc})") from None
     name = info.name
+    if info.size < 0:
+        raise ValueError(f"{where}: entry '{name}' has a negative size")
     if not info.isreg():
         raise ValueError(f"{where}: entry '{name}' is not a regular file (links are refused)")
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:

@@ -31,6 +31,7 @@ from imageferry.package.meta import (
     PackageMeta,
     dump_meta,
 )
+from imageferry.package.nolink import open_no_link, write_text_no_link
 from imageferry.package.tarfmt import END_OF_ARCHIVE, blob_name, entry_size, header, padding
 
 
@@ -113,7 +114,7 @@ class PackageWriter:
         kept = self.journal.layout is None
         self.journal.start(layout)
         for k in range(layout.files):
-            with self.data_path(k, raw=True).open("wb"):
+            with open_no_link(self.data_path(k, raw=True), "wb"):
                 pass
         return kept
 
@@ -149,7 +150,7 @@ class PackageWriter:
             raise PackageError(f"internal: blob {digest} was not planned for this package")
         path = self.data_path(slot.file, raw=True)
         try:
-            with path.open("r+b") as f:
+            with open_no_link(path, "r+b") as f:
                 f.seek(slot.offset)
                 f.write(header(blob_name(digest), desc.size, self._mtime))
                 for chunk in chunks:
@@ -194,7 +195,7 @@ class PackageWriter:
         if self.base is None:
             ends[0] = self._write_oci_layout(ends[0], images)
         for k, end in enumerate(ends):
-            with self.data_path(k, raw=True).open("r+b") as f:
+            with open_no_link(self.data_path(k, raw=True), "r+b") as f:
                 f.seek(end)
                 f.write(END_OF_ARCHIVE)
                 f.truncate()
@@ -216,7 +217,7 @@ class PackageWriter:
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
         temp = final.with_suffix(".yaml.tmp")
-        temp.write_text(dump_meta(meta), encoding="utf-8")
+        write_text_no_link(temp, dump_meta(meta))
         os.replace(temp, final)
         self.journal.remove()
         return final
@@ -242,7 +243,7 @@ class PackageWriter:
             ("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()),
             ("index.json", json.dumps(index, indent=2).encode()),
         ]
-        with self.data_path(0, raw=True).open("r+b") as f:
+        with open_no_link(self.data_path(0, raw=True), "r+b") as f:
             f.seek(end)
             for name, data in entries:
                 f.write(header(name, len(data), self._mtime) + data + b"\0" * padding(len(data)))

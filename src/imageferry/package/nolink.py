@@ -1,0 +1,42 @@
+"""Opening package files for writing, never through a link.
+
+A save's output folder may hold links someone placed there (a data file name
+is predictable), and writing through one would overwrite whatever it points
+to. Every file the writer and the journal write is opened here: a link in its
+place is refused, and where the OS offers ``O_NOFOLLOW`` the open itself
+refuses one that appears between the check and the open.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from imageferry.core.errors import PackageError
+
+_FLAGS = {
+    "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+    "r+b": os.O_RDWR,
+}
+_EXTRA = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def open_no_link(path: Path, mode: str) -> BinaryIO:
+    """``path`` opened in ``mode`` (wb, ab, r+b); PackageError if it is a link."""
+    if path.is_symlink():
+        raise PackageError(
+            f"{path} is a link; imageferry does not write through links. Remove it (or choose "
+            "another -o folder) and run the same command again"
+        )
+    try:
+        fd = os.open(path, _FLAGS[mode] | _EXTRA, 0o644)
+    except OSError as exc:
+        raise PackageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return cast(BinaryIO, os.fdopen(fd, mode))
+
+
+def write_text_no_link(path: Path, text: str) -> None:
+    with open_no_link(path, "wb") as f:
+        f.write(text.encode("utf-8"))
