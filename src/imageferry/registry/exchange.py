@@ -18,7 +18,7 @@ from imageferry.core.errors import RegistryError
 from imageferry.registry.deadline import Deadline
 
 CHUNK = 1024 * 1024  # what a stream yields
-PIECE = 64 * 1024  # what must arrive within one timeout
+PIECE = 256 * 1024  # what must arrive within one timeout
 ERROR_LIMIT = 64 * 1024
 NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
@@ -87,22 +87,22 @@ class Stream(Iterator[bytes]):
 
     def _read(self) -> Generator[bytes, None, None]:
         complete = False
-        buffer = bytearray()
+        parts: list[bytes] = []
+        held = 0
         try:
             while True:
                 self._deadline.extend()
                 piece = self.resp.read(PIECE)
-                if not piece:
-                    break
                 if self._deadline.expired:
                     raise urllib3.exceptions.ProtocolError("cut by the deadline")
-                buffer += piece
-                if len(buffer) >= CHUNK:
+                if not piece:
+                    break
+                parts.append(piece)
+                held += len(piece)
+                if held >= CHUNK:
                     self._deadline.pause()  # a slow consumer is not a slow registry
-                    yield bytes(buffer)
-                    buffer.clear()
-            if self._deadline.expired:
-                raise urllib3.exceptions.ProtocolError("cut by the deadline")
+                    chunk, parts, held = b"".join(parts), [], 0
+                    yield chunk
             complete = True
         except NETWORK_ERRORS as exc:
             if self._deadline.expired:
@@ -113,8 +113,8 @@ class Stream(Iterator[bytes]):
             ) from None
         finally:
             release(self.resp, self._deadline, complete)
-        if buffer:
-            yield bytes(buffer)
+        if parts:
+            yield b"".join(parts)
 
     def close(self) -> None:
         self._chunks.close()
