@@ -101,7 +101,12 @@ class RegistrySession:
 
     def resolve(self, base: str, location: str) -> str:
         """A Location header (absolute or relative) against the URL that answered it."""
-        return without_userinfo(urljoin(self.url(base), location))
+        url = without_userinfo(urljoin(self.url(base), location))
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise RegistryError(
+                f"{self.name}: the registry sent us to an unusable location {redact(url)[:200]}"
+            )
+        return url
 
     def is_own(self, url: str) -> bool:
         """Whether ``url`` is the registry itself (so it may get credentials)."""
