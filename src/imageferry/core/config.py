@@ -179,6 +179,7 @@ class Config(_Strict):
     outprefix: str = "img"
     lang: Literal["zh_CN", "en_US"] | None = None
     skiptlsverify: bool = False
+    timeout: float = Field(30, gt=0, le=3600, description="seconds a registry may stall")
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("outprefix")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from imageferry.core.errors import DigestMismatchError, InputError
 
-_ALGORITHMS = {"sha256": 64, "sha512": 128}
+_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"^([a-z0-9]+):([a-f0-9]+)$")
 
 
@@ -21,8 +21,16 @@ class Digest:
     @classmethod
     def parse(cls, text: str) -> Digest:
         m = _DIGEST_RE.match(text)
-        if not m or _ALGORITHMS.get(m.group(1)) != len(m.group(2)):
-            raise InputError(f"'{text}' is not a valid digest: expected sha256:<64 hex digits>")
+        if m and m.group(1) not in _ALGORITHMS:
+            raise InputError(
+                f"'{text[:100]}': digest algorithm '{m.group(1)[:20]}' is not supported "
+                "(imageferry checks sha256, sha384 and sha512)"
+            )
+        if not m or _ALGORITHMS[m.group(1)] != len(m.group(2)):
+            raise InputError(
+                f"'{text[:100]}' is not a valid digest: expected sha256:<64 hex digits> "
+                "(or sha384:<96>, sha512:<128>)"
+            )
         return cls(m.group(1), m.group(2))
 
     @classmethod

@@ -25,6 +25,7 @@ SCHEMA1 = (
 INDEX_TYPES = (DOCKER_LIST, OCI_INDEX)
 IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST, *SCHEMA1))
+MAX_ENTRIES = 10000  # layers or child manifests in one manifest
 FOREIGN_LAYER_TYPES = (
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     "application/vnd.oci.image.layer.nondistributable.v1.tar",
@@ -117,6 +118,10 @@ def parse_manifest(raw: bytes, content_type: str, where: str) -> Manifest:
         doc = json.loads(raw)
     except ValueError as exc:
         raise UnsupportedManifestError(f"{where}: the manifest is not valid JSON") from exc
+    except RecursionError:
+        raise UnsupportedManifestError(
+            f"{where}: the manifest's JSON is nested too deeply to be a manifest"
+        ) from None
     if not isinstance(doc, dict):
         raise UnsupportedManifestError(f"{where}: the manifest is not a JSON object")
     media_type = doc.get("mediaType") or content_type.split(";")[0].strip()
@@ -129,18 +134,31 @@ def parse_manifest(raw: bytes, content_type: str, where: str) -> Manifest:
         media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
     digest = Digest.of_bytes(raw)
     if media_type in INDEX_TYPES or "manifests" in doc:
-        children = tuple(Descriptor.from_json(d, where) for d in (doc.get("manifests") or []))
+        children = tuple(Descriptor.from_json(d, where) for d in _entries(doc, "manifests", where))
         return Manifest(raw, media_type, digest, children=children)
     blobs: list[Descriptor] = []
     if isinstance(doc.get("config"), dict):
         blobs.append(Descriptor.from_json(doc["config"], where))
     for key in ("layers", "blobs"):
-        blobs.extend(Descriptor.from_json(d, where) for d in (doc.get(key) or []))
+        blobs.extend(Descriptor.from_json(d, where) for d in _entries(doc, key, where))
     if not blobs and "config" not in doc:
         raise UnsupportedManifestError(
             f"{where}: unknown manifest type '{media_type}' with neither layers nor manifests"
         )
     return Manifest(raw, media_type, digest, blobs=tuple(blobs))
+
+
+def _entries(doc: dict[str, Any], key: str, where: str) -> list[Any]:
+    """The list under ``key``, refused when it is not a list or absurdly long."""
+    entries = doc.get(key) or []
+    if not isinstance(entries, list):
+        raise UnsupportedManifestError(f"{where}: the manifest's '{key}' is not a list")
+    if len(entries) > MAX_ENTRIES:
+        raise UnsupportedManifestError(
+            f"{where}: the manifest lists {len(entries)} {key}; imageferry refuses more than "
+            f"{MAX_ENTRIES} in one manifest"
+        )
+    return entries
 
 
 def filter_index(index: Manifest, platforms: tuple[Platform, ...]) -> list[Descriptor]:

@@ -62,6 +62,7 @@ def open_registry(config: Config, cfg: RegistryConfig, *, writable: bool) -> Reg
         skiptlsverify=config.skiptlsverify,
         maxconn=config.maxconn,
         writable=writable,
+        timeout=config.timeout,
     )
 
 

@@ -14,15 +14,20 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
 from imageferry.core.errors import AuthError, RegistryError
 from imageferry.registry.credentials import Credentials
-from imageferry.registry.transport import Transport
+from imageferry.registry.deadline import Deadline
+from imageferry.registry.exchange import NETWORK_ERRORS, read_body, release, timed_out
+from imageferry.registry.transport import Transport, redact, without_userinfo
+
+MAX_TOKEN_ANSWER = 1024 * 1024
 
 _PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,65536}")  # visible ASCII: nothing to inject
 Scopes = tuple[str, ...]
 
 
@@ -52,6 +57,7 @@ class Authenticator:
         transport: Transport,
         credentials: Callable[[], Credentials | None],
         host: str,
+        scheme: str = "https",
     ) -> None:
         """``credentials`` is asked once, and only when a registry challenges for them:
         a docker credential helper is a program to run, not worth it for anonymous pulls."""
@@ -60,6 +66,7 @@ class Authenticator:
         self._found: list[Credentials | None] = []
         self._found_lock = threading.Lock()
         self._host = host
+        self._registry_scheme = scheme
         self._scheme: str | None = None
         self._params: dict[str, str] = {}
         self._tokens: dict[frozenset[str], tuple[str, float]] = {}
@@ -118,44 +125,80 @@ class Authenticator:
             return sent is None or expired or sent.startswith("Basic")
         return False
 
-    def _fetch_token(self, scopes: Scopes) -> tuple[str, float]:
-        realm = self._params.get("realm")
+    def _token_url(self, scopes: Scopes) -> str:
+        realm = without_userinfo(self._params.get("realm") or "")
         if not realm:
             raise AuthError(f"{self._host}: the registry asked for a token but named no realm")
+        if urlsplit(realm).scheme not in ("http", "https"):
+            raise AuthError(f"{self._host}: the registry named an unusable token realm")
         query: list[tuple[str, str]] = []
         if self._params.get("service"):
             query.append(("service", self._params["service"]))
         query += [("scope", s) for s in scopes]
-        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+        return realm + ("&" if "?" in realm else "?") + urlencode(query)
+
+    def _fetch_token(self, scopes: Scopes) -> tuple[str, float]:
+        url = self._token_url(scopes)
+        realm = redact(url.partition("?")[0])
         headers = {"Accept": "application/json"}
         credentials = self._credentials()
         if credentials is not None:
+            if urlsplit(url).scheme != "https" and self._registry_scheme == "https":
+                raise AuthError(
+                    f"{self._host}: the registry sends us to the plain-http token server "
+                    f"{realm}; imageferry does not send the password of an https registry "
+                    "in clear text. Ask the registry's admin for an https token realm"
+                )
             headers["Authorization"] = credentials.basic_header()
+        status, data = self._get(url, headers, realm)
+        if status in (401, 403):
+            raise AuthError(
+                f"{self._host}: the token server refused "
+                + ("the user and password" if credentials else "anonymous access")
+                + f" (HTTP {status}); {self.credentials_advice()}",
+                status=status,
+            )
+        if status != 200:
+            raise RegistryError(
+                f"{self._host}: token server {realm} answered HTTP {status}",
+                status=status,
+                temporary=status >= 500 or status == 429,
+            )
+        return self._read_token(data)
+
+    def _get(self, url: str, headers: dict[str, str], realm: str) -> tuple[int, bytes]:
+        """GET the token answer: at most 1 MiB, within the transport's timeout."""
+        what = f"getting a token from {realm}"
+        deadline = Deadline(self._transport.timeout)
         try:
-            resp = self._transport.pool_for(url).request("GET", url, headers=headers)
-        except urllib3.exceptions.HTTPError as exc:
+            with deadline.bound():
+                resp = self._transport.pool_for(url).request(
+                    "GET", url, headers=headers, preload_content=False, redirect=False
+                )
+                data, complete = read_body(resp, MAX_TOKEN_ANSWER)
+                if deadline.expired:  # an answer cut short may still parse
+                    raise urllib3.exceptions.ProtocolError("cut by the deadline")
+        except NETWORK_ERRORS as exc:
+            deadline.close()
+            if deadline.expired:
+                raise timed_out(what, self._host, deadline) from None
             raise RegistryError(
                 f"{self._host}: token server {realm} unreachable ({type(exc).__name__})",
                 temporary=True,
             ) from None
-        if resp.status in (401, 403):
-            raise AuthError(
-                f"{self._host}: the token server refused "
-                + ("the user and password" if credentials else "anonymous access")
-                + f" (HTTP {resp.status}); {self.credentials_advice()}",
-                status=resp.status,
-            )
-        if resp.status != 200:
-            raise RegistryError(
-                f"{self._host}: token server {realm} answered HTTP {resp.status}",
-                status=resp.status,
-                temporary=resp.status >= 500 or resp.status == 429,
-            )
+        release(resp, deadline, complete)
+        if not complete:
+            raise RegistryError(f"{self._host}: the token server's answer is larger than 1 MiB")
+        return resp.status, data
+
+    def _read_token(self, data: bytes) -> tuple[str, float]:
         try:
-            data = json.loads(resp.data)
-            token = data.get("token") or data["access_token"]
-            lifetime = float(data.get("expires_in") or 60)
-        except (ValueError, KeyError, TypeError):
+            doc = json.loads(data)
+            token = doc.get("token") or doc["access_token"]
+            lifetime = float(doc.get("expires_in") or 60)
+            if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+                raise TypeError("token")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise RegistryError(f"{self._host}: token server gave an unreadable answer") from None
         # Refresh a little early so a token does not expire between check and use.
-        return token, time.monotonic() + max(1.0, lifetime * 0.8 - 5)
+        return token, time.monotonic() + max(1.0, min(lifetime, 86400.0) * 0.8 - 5)

@@ -6,22 +6,41 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urljoin, urlsplit
-
-import urllib3
+from urllib.parse import quote
 
 from imageferry.core.config import RegistryConfig
 from imageferry.core.digest import Digest
-from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
+from imageferry.core.errors import (
+    DigestMismatchError,
+    InputError,
+    NotFoundError,
+    RegistryError,
+    UnsupportedManifestError,
+)
 from imageferry.core.manifest import ACCEPT, Descriptor, Manifest, parse_manifest
-from imageferry.core.reference import is_digest, reference_text
+from imageferry.core.reference import check_repository, check_tag, is_digest, reference_text
 from imageferry.registry.auth import pull, push
+from imageferry.registry.exchange import CHUNK
 from imageferry.registry.session import RegistrySession
+from imageferry.registry.transport import DEFAULT_TIMEOUT
 from imageferry.registry.upload import upload_chunked, upload_monolithic
 
-CHUNK = 1024 * 1024
 MAX_MANIFEST = 8 * 1024 * 1024
-_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def repository_path(repository: str) -> str:
+    """``/v2/<repository>``, refusing a name that could leave its place in the URL."""
+    return "/v2/" + quote(check_repository(repository), safe="/")
+
+
+def manifest_path(repository: str, reference: str) -> str:
+    """``/v2/<repository>/manifests/<tag or digest>``, built from validated parts only."""
+    ref = str(Digest.parse(reference)) if is_digest(reference) else check_tag(reference)
+    return f"{repository_path(repository)}/manifests/{quote(ref, safe=':')}"
+
+
+def blob_path(repository: str, digest: Digest) -> str:
+    return f"{repository_path(repository)}/blobs/{quote(str(digest), safe=':')}"
 
 
 class Registry:
@@ -36,9 +55,16 @@ class Registry:
         skiptlsverify: bool = False,
         maxconn: int = 5,
         writable: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        """``timeout``: seconds a manifest, token or HEAD exchange may take in all, and a
+        connect or a blob stream may stall."""
         self.session = RegistrySession(
-            cfg, config_dir=config_dir or Path.cwd(), skiptlsverify=skiptlsverify, maxconn=maxconn
+            cfg,
+            config_dir=config_dir or Path.cwd(),
+            skiptlsverify=skiptlsverify,
+            maxconn=maxconn,
+            timeout=timeout,
         )
         self.name = self.session.name
         self.host = self.session.host
@@ -54,53 +80,44 @@ class Registry:
 
     def get_manifest(self, repository: str, reference: str) -> Manifest:
         what = f"reading manifest {reference_text(repository, reference)}"
-        resp = self.session.request(
+        reply = self.session.request(
             "GET",
-            f"/v2/{repository}/manifests/{reference}",
+            manifest_path(repository, reference),
             self._scopes(repository),
             headers={"Accept": ACCEPT},
-            stream=True,
+            limit=MAX_MANIFEST,
             what=what,
         )
-        try:
-            raw = resp.read(MAX_MANIFEST + 1)
-        finally:
-            resp.release_conn()
-        if len(raw) > MAX_MANIFEST:
-            raise RegistryError(f"{what} at {self.name}: manifest larger than 8 MiB")
-        manifest = parse_manifest(
-            raw, resp.headers.get("Content-Type", ""), f"{self.name}/{repository}"
-        )
-        expected = reference if is_digest(reference) else resp.headers.get("Docker-Content-Digest")
-        if expected and expected != str(manifest.digest) and expected.startswith("sha256:"):
-            raise DigestMismatchError(
-                f"{what} at {self.name}: served bytes have digest {manifest.digest}, "
-                f"not {expected}",
-                expected=expected,
-                actual=str(manifest.digest),
-            )
+        where = f"{self.name}/{repository}"
+        manifest = parse_manifest(reply.data, reply.headers.get("Content-Type", ""), where)
+        if is_digest(reference):
+            _check_digest(manifest.raw, Digest.parse(reference), f"{what} at {self.name}")
+        else:
+            served = _optional_digest(reply.headers.get("Docker-Content-Digest"))
+            if served is not None:
+                _check_digest(manifest.raw, served, f"{what} at {self.name}")
         return manifest
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
         try:
-            resp = self.session.request(
+            reply = self.session.request(
                 "HEAD",
-                f"/v2/{repository}/manifests/{reference}",
+                manifest_path(repository, reference),
                 self._scopes(repository),
                 headers={"Accept": ACCEPT},
                 what=f"checking manifest {reference_text(repository, reference)}",
             )
         except NotFoundError:
             return None
-        header = resp.headers.get("Docker-Content-Digest")
-        if header:
-            return Digest.parse(header)
+        served = _optional_digest(reply.headers.get("Docker-Content-Digest"))
+        if served is not None and served.algorithm == "sha256":
+            return served
         return self.get_manifest(repository, reference).digest
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
         resp = self.session.request(
             "PUT",
-            f"/v2/{repository}/manifests/{reference}",
+            manifest_path(repository, reference),
             (push(repository),),
             headers={"Content-Type": manifest.media_type},
             body=manifest.raw,
@@ -121,7 +138,7 @@ class Registry:
         try:
             resp = self.session.request(
                 "HEAD",
-                f"/v2/{repository}/blobs/{desc.digest}",
+                blob_path(repository, desc.digest),
                 self._scopes(repository),
                 ok=(200, 307),
                 what=f"checking blob {desc.digest.short}",
@@ -131,54 +148,22 @@ class Registry:
         return resp.status == 307 or resp.headers.get("Content-Length") in (None, str(desc.size))
 
     def open_blob(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
-        """Chunks of the blob, following redirects (no Authorization to another host)."""
-        what = f"reading blob {desc.digest.short} of {repository}"
-        resp = self.session.request(
-            "GET",
-            f"/v2/{repository}/blobs/{desc.digest}",
-            self._scopes(repository),
-            ok=(200, *_REDIRECTS),
-            stream=True,
-            what=what,
-        )
-        hops = 0
-        while resp.status in _REDIRECTS:
-            hops += 1
-            location = resp.headers.get("Location")
-            resp.drain_conn()
-            if not location or hops > 5:
-                raise RegistryError(f"{what} at {self.name}: bad redirect", temporary=True)
-            url = urljoin(resp.geturl() or self.session.url("/"), location)
-            if urlsplit(url).netloc == urlsplit(self.session.base_url).netloc:
-                resp = self.session.request(
-                    "GET",
-                    url,
-                    self._scopes(repository),
-                    ok=(200, *_REDIRECTS),
-                    stream=True,
-                    what=what,
-                )
-            else:
-                resp = self.session.send("GET", url, {}, None, True, what)
-                if resp.status not in (200, *_REDIRECTS):
-                    raise self.session.error(resp, what)
-        return self._chunks(resp, what)
+        """Chunks of the blob, following redirects (no Authorization outside the registry).
 
-    def _chunks(self, resp: urllib3.BaseHTTPResponse, what: str) -> Iterator[bytes]:
-        try:
-            yield from resp.stream(CHUNK, decode_content=False)
-        except Exception as exc:
-            raise RegistryError(
-                f"{what} at {self.name}: connection broke mid-blob ({type(exc).__name__})",
-                temporary=True,
-            ) from None
-        finally:
-            resp.release_conn()
+        Close the iterator when done with it, also when it was not read to the end."""
+        return self.session.open(
+            "GET",
+            blob_path(repository, desc.digest),
+            self._scopes(repository),
+            headers={},
+            what=f"reading blob {desc.digest.short} of {repository}",
+        )
 
     def mount_blob(self, repository: str, from_repository: str, desc: Descriptor) -> bool:
         resp = self.session.request(
             "POST",
-            f"/v2/{repository}/blobs/uploads/?mount={desc.digest}&from={quote(from_repository)}",
+            f"{repository_path(repository)}/blobs/uploads/?mount={desc.digest}"
+            f"&from={quote(check_repository(from_repository), safe='')}",
             (push(repository), pull(from_repository)),
             ok=(201, 202),
             what=f"mounting blob {desc.digest.short} from {from_repository}",
@@ -190,7 +175,7 @@ class Registry:
             try:
                 self.session.request(
                     "DELETE",
-                    location,
+                    self.session.resolve("/", location),
                     (push(repository),),
                     ok=(200, 202, 204, 404),
                     what="cancelling upload",
@@ -220,16 +205,40 @@ class Registry:
     def repositories(self, limit: int = 1000) -> list[str]:
         """Repository names from the catalog (empty when the registry does not allow it)."""
         try:
-            resp = self.session.request(
+            reply = self.session.request(
                 "GET",
                 f"/v2/_catalog?n={limit}",
                 ("registry:catalog:*",),
                 what="listing repositories",
             )
-            names = json.loads(resp.data).get("repositories") or []
-        except (RegistryError, ValueError, AttributeError):
+            names = json.loads(reply.data).get("repositories") or []
+        except (RegistryError, ValueError, AttributeError, RecursionError):
             return []
         return [str(n) for n in names][:limit]
 
     def close(self) -> None:
         self.session.close()
+
+
+def _optional_digest(text: str | None) -> Digest | None:
+    """A digest header worth checking against (None when absent or unreadable)."""
+    try:
+        return Digest.parse(text) if text else None
+    except InputError:
+        return None
+
+
+def _check_digest(raw: bytes, expected: Digest, where: str) -> None:
+    """The served bytes must have ``expected``'s digest, in ``expected``'s algorithm."""
+    try:
+        actual = Digest.of_bytes(raw, expected.algorithm)
+    except ValueError:
+        raise UnsupportedManifestError(
+            f"{where}: digest algorithm {expected.algorithm} is not supported"
+        ) from None
+    if actual != expected:
+        raise DigestMismatchError(
+            f"{where}: served bytes have digest {actual}, not {expected}",
+            expected=str(expected),
+            actual=str(actual),
+        )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
 import ssl
 import urllib.request
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 
-CONNECT_TIMEOUT = 15.0
-READ_TIMEOUT = 120.0
+from imageferry.registry.deadline import watch_pools
+
+DEFAULT_TIMEOUT = 30.0
+log = logging.getLogger(__name__)
 
 
 def make_ssl_context(ca_file: Path | None, skip_verify: bool) -> ssl.SSLContext:
@@ -30,25 +34,78 @@ def make_ssl_context(ca_file: Path | None, skip_verify: bool) -> ssl.SSLContext:
         import truststore
 
         return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    except Exception:  # pragma: no cover - truststore unavailable on this OS
+    except Exception as exc:
+        return _fallback_context(exc)
+
+
+def _fallback_context(exc: Exception) -> ssl.SSLContext:
+    """Without truststore: certifi's bundle when installed, else OpenSSL's default paths."""
+    reason = f"{type(exc).__name__}: {exc}"[:200]
+    try:
+        where = importlib.import_module("certifi").where()
+        ctx = ssl.create_default_context(cafile=where)
+        log.warning(
+            "the OS trust store cannot be used (truststore: %s); trusting certifi's CA bundle "
+            "%s instead. A registry signed by a company CA needs 'ca_file:' in cfg.yaml",
+            reason,
+            where,
+        )
+        return ctx
+    except Exception:
+        log.warning(
+            "the OS trust store cannot be used (truststore: %s); trusting OpenSSL's default "
+            "CA paths instead. A registry signed by a company CA needs 'ca_file:' in cfg.yaml",
+            reason,
+        )
         return ssl.create_default_context()
 
 
-class Transport:
-    """Picks a direct pool or a proxy pool per URL, as the environment's proxy settings say."""
+def redact(url: str) -> str:
+    """``url`` without any user or password in it (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unreadable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
-    def __init__(self, ssl_context: ssl.SSLContext, maxsize: int, skip_verify: bool) -> None:
+
+def without_userinfo(url: str) -> str:
+    """``url`` with its user and password dropped (never sent, never shown)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+class Transport:
+    """Picks a direct pool or a proxy pool per URL, as the environment's proxy settings say.
+
+    ``timeout`` bounds a connect and each single read; whole exchanges are bounded by
+    :class:`~imageferry.registry.deadline.Deadline`.
+    """
+
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        maxsize: int,
+        skip_verify: bool,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.timeout = timeout
         self._kw: dict[str, object] = {
             "maxsize": maxsize,
             "block": False,
             "ssl_context": ssl_context,
-            "timeout": urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
             "retries": False,
         }
         if skip_verify:
             self._kw["cert_reqs"] = "CERT_NONE"
             self._kw["assert_hostname"] = False
         self._direct = urllib3.PoolManager(**self._kw)  # type: ignore[arg-type]
+        watch_pools(self._direct)
         self._proxies: dict[str, urllib3.ProxyManager] = {}
         self._env = urllib.request.getproxies()
 
@@ -59,7 +116,9 @@ class Transport:
         if not proxy or urllib.request.proxy_bypass(parts.netloc):
             return self._direct
         if proxy not in self._proxies:
-            self._proxies[proxy] = urllib3.ProxyManager(proxy, **self._kw)  # type: ignore[arg-type]
+            manager = urllib3.ProxyManager(proxy, **self._kw)  # type: ignore[arg-type]
+            watch_pools(manager)
+            self._proxies[proxy] = manager
         return self._proxies[proxy]
 
     def close(self) -> None:

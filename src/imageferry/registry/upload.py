@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from urllib.parse import urljoin
 
 from imageferry.core.errors import RegistryError
 from imageferry.core.manifest import Descriptor
@@ -24,7 +23,7 @@ def _start(session: RegistrySession, repository: str, what: str) -> str:
 def _next_location(session: RegistrySession, location: str | None, base: str, what: str) -> str:
     if not location:
         raise RegistryError(f"{what} at {session.name}: the registry gave no upload location")
-    return urljoin(base, location)
+    return session.resolve(base, location)
 
 
 def _with_digest(location: str, desc: Descriptor) -> str:
