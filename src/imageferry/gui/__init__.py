@@ -1,0 +1,45 @@
+"""The window (``imageferry gui``): the same jobs as the CLI, driven from a Tk window."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from imageferry.core.config import CONFIG_NAME
+
+
+def config_path(explicit: str | None) -> Path:
+    """``-c PATH``; else cfg.yaml here or beside the program; else here (to be created)."""
+    if explicit:
+        return Path(explicit).resolve()
+    program_dir = Path(sys.executable if getattr(sys, "frozen", False) else sys.argv[0]).parent
+    for folder in (Path.cwd(), program_dir):
+        if (folder / CONFIG_NAME).is_file():
+            return (folder / CONFIG_NAME).resolve()
+    return (Path.cwd() / CONFIG_NAME).resolve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Open the window; returns the exit code when it is closed (2 when no display)."""
+    parser = argparse.ArgumentParser(prog="imageferry gui")
+    parser.add_argument("-c", "--config", metavar="CFG")
+    parser.add_argument("--lang", choices=["zh_CN", "en_US"])
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    from imageferry.gui.look import enable_dpi_awareness
+
+    enable_dpi_awareness()
+    import tkinter as tk
+
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        print(f"imageferry: cannot open a window: {exc}", file=sys.stderr)
+        return 2
+    from imageferry.gui.app import App
+
+    App(root, config_path(args.config), args.lang)
+    root.mainloop()
+    return 0
