@@ -22,12 +22,17 @@ LOCALE = Path(__file__).resolve().parent.parent / "src" / "imageferry" / "i18n" 
 
 def parse_po(text: str, name: str = "catalog") -> dict[str, str]:
     """msgid -> msgstr; entries with an empty msgstr are left out (they show the English)."""
+    return {k: v for k, v in po_entries(text, name).items() if v or k == ""}
+
+
+def po_entries(text: str, name: str = "catalog") -> dict[str, str]:
+    """Every msgid -> msgstr of a .po file, untranslated ones included."""
     messages: dict[str, str] = {}
     section: str | None = None
     msgid = msgstr = ""
 
     def flush() -> None:
-        if section == "msgstr" and (msgstr or msgid == ""):
+        if section == "msgstr":
             messages[msgid] = msgstr
 
     for number, raw in enumerate(text.splitlines(), start=1):
