@@ -58,4 +58,5 @@ def apply_look(root: tk.Tk) -> str:
         fixed.configure(family=mono)
     style.configure("Error.TLabel", foreground="#b00020")
     style.configure("Hint.TLabel", foreground="#555555")
+    style.configure("Horizontal.TProgressbar", background="#2f7bd8")
     return str(fixed.actual("family"))

@@ -71,7 +71,7 @@ class Runs:
             log.add(event.text, event.level)
         elif isinstance(event, ImageDone):
             where = f" [{event.target_name}]" if event.target_name else ""
-            text = f"{event.status}: {event.source} → {event.target}{where}"
+            text = f"{_word(event.status)}: {event.source} → {event.target}{where}"
             if event.error:
                 text += f": {event.error}"
             level = {"failed": "error", "cancelled": "warning"}.get(event.status, "ok")
@@ -124,5 +124,20 @@ def _check_text(row: ImageChecked) -> str:
             line=row.line, source=row.source, error=row.error or ""
         )
     parts = [_("line {line}: {source}").format(line=row.line, source=row.source), row.digest[:19]]
-    parts += [f"{t.target_name or t.ref}: {t.state}" for t in row.targets]
+    parts += [f"{t.target_name or t.ref}: {_word(t.state)}" for t in row.targets]
     return "  ".join(parts)
+
+
+def _word(status: str) -> str:
+    """An image's or target's state, in the window's language."""
+    words = {
+        "copied": _("copied"),
+        "skipped": _("skipped"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "same": _("same"),
+        "differs": _("differs"),
+        "missing": _("missing"),
+        "error": _("error"),
+    }
+    return words.get(status, status)
