@@ -330,3 +330,31 @@ def test_the_list_and_choices_survive_a_restart(window, source, tmp_path):
     app.root.destroy()
     again = window(None)
     assert again.list.get().strip() == "demo/app2:1.0 -> mine/app:2"
+
+
+def test_ctrl_l_focuses_the_list_and_ctrl_q_quits(window, source):
+    app = window(cfg_text(source.url))
+    app.top.registries.focus_force()
+    app.top.registries.event_generate("<Control-l>")
+    app.root.update()
+    assert app.root.focus_get() is app.list.text
+    app.list.text.event_generate("<Control-q>")
+    with pytest.raises(tk.TclError):
+        app.root.winfo_exists()
+    assert app.dialogs.asked == []  # nothing running: no question
+
+
+def test_the_log_follows_new_lines_unless_scrolled_up(window):
+    app = window(None)
+    for i in range(300):
+        app.log.add(f"line {i}")
+    app.root.update()
+    assert app.log.yview()[1] == 1.0
+    app.log.yview_moveto(0)
+    app.log.add("one more")
+    app.root.update()
+    assert app.log.yview()[0] == 0.0  # the reader keeps the place
+    app.log.yview_moveto(1)
+    app.log.add("and another")
+    app.root.update()
+    assert app.log.yview()[1] == 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -19,6 +20,18 @@ def config_path(explicit: str | None) -> Path:
         if (folder / CONFIG_NAME).is_file():
             return (folder / CONFIG_NAME).resolve()
     return (Path.cwd() / CONFIG_NAME).resolve()
+
+
+def _log_to(path: Path) -> None:
+    """Details of errors (and of bugs) go to imageferry.log beside cfg.yaml, as with the CLI."""
+    log = logging.getLogger("imageferry")
+    log.setLevel(logging.INFO)
+    try:
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        return  # a read-only folder: the window still works, without a log file
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from imageferry.gui.app import App
 
-    App(root, config_path(args.config), args.lang)
+    path = config_path(args.config)
+    _log_to(path.parent / "imageferry.log")
+    App(root, path, args.lang)
     root.mainloop()
     return 0

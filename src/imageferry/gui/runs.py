@@ -83,7 +83,8 @@ class Runs:
     def _finish(self, job: BackgroundJob[Any]) -> None:
         log = self.app.log
         if job.crashed is not None:
-            text = _("Internal error: {error}. Please report it.").format(error=job.crashed)
+            text = _("Internal error: {error}. Details are in imageferry.log; please report it.")
+            text = text.format(error=job.crashed)
             log.add(text, "error")
             self.app.status.say(_("Failed"))
             return
