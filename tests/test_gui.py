@@ -358,3 +358,11 @@ def test_the_log_follows_new_lines_unless_scrolled_up(window):
     app.log.add("and another")
     app.root.update()
     assert app.log.yview()[1] == 1.0
+
+
+def test_without_the_registry_editor_the_button_says_what_to_edit(window, monkeypatch):
+    monkeypatch.setitem(sys.modules, "imageferry.gui.registry_editor", None)  # import fails
+    app = window("source: []\n")
+    app.top.registries.invoke()
+    kind, _title, text = app.dialogs.asked[-1]
+    assert kind == "info" and str(app.config_path) in text
