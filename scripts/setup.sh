@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time set-up on a fresh Debian machine (run as root, or with sudo available):
 # the reference registry, skopeo (benchmarks, package checks), htpasswd, Xvfb,
+# Tk and a CJK font for the window,
 # and a virtual environment in .venv with imageferry and its test tools.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
@@ -11,6 +12,9 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v Xvfb >/dev/null || need+=(xvfb)
+# the window: Tk, and a font with Chinese glyphs (the window picks it by name)
+"${PYTHON:-python3}" -c 'import tkinter' 2>/dev/null || need+=(python3-tk)
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need[*]}"

@@ -75,6 +75,10 @@ def _closed_pipe() -> int:
     return EXIT_PIPE
 
 
+def _lang(args: argparse.Namespace) -> list[str]:
+    return ["--lang", args.lang] if args.lang else []
+
+
 def main(argv: list[str] | None = None) -> int:
     # pydantic scans every installed package for plugins when it starts; we use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
@@ -83,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command == "gui":  # the window is a front end beside the CLI, loaded only here
+        window = importlib.import_module("imageferry.gui")
+        return int(window.main([*(["-c", args.config] if args.config else []), *_lang(args)]))
     _setup_logging(args.log)
     log.info("imageferry %s: %s", __version__, args.command)
     try:

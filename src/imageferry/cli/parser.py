@@ -183,4 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache", metavar="DIR", help="cache folder (default: from cfg.yaml)")
     cache.add_argument("--json", action="store_true", help="print JSON")
     cache.add_argument("--log", metavar="FILE", default="imageferry.log", help="log file")
+    gui = sub.add_parser("gui", help="open the window (窗口)")
+    gui.add_argument("-c", "--config", metavar="CFG", help="config file")
+    gui.add_argument("--lang", choices=["zh_CN", "en_US"], help="window language")
     return parser

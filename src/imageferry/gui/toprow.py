@@ -1,0 +1,92 @@
+"""The top row: source and target pickers, connections, retries, full/incremental, options."""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+from tkinter import ttk
+
+from imageferry.core.config import Config
+from imageferry.gui.actions import Choices
+from imageferry.i18n import _
+
+
+class TopRow(ttk.Frame):
+    def __init__(self, parent: tk.Misc, on_registries: Callable[[], None]) -> None:
+        super().__init__(parent)
+        self.source = tk.StringVar(self)
+        self.target = tk.StringVar(self)
+        self.maxconn = tk.IntVar(self, 5)
+        self.retries = tk.IntVar(self, 2)
+        self.incremental = tk.BooleanVar(self, False)
+        self.single_file = tk.BooleanVar(self, False)
+        self.cache = tk.BooleanVar(self, False)
+        self.save_folder = tk.StringVar(self)
+        self._source_box = self._picker(0, _("Source registry"), self.source)
+        self._target_box = self._picker(2, _("Target registry"), self.target)
+        self.registries = ttk.Button(self, text=_("Registries…"), command=on_registries)
+        self.registries.grid(row=0, column=4, padx=(8, 0), sticky="w")
+        self._spin(1, 0, _("Connections"), self.maxconn, 1, 64)
+        self._spin(1, 2, _("Retries"), self.retries, 0, 20)
+        modes = ttk.Frame(self)
+        modes.grid(row=1, column=4, sticky="w", padx=(8, 0))
+        ttk.Radiobutton(modes, text=_("Full"), variable=self.incremental, value=False).pack(
+            side="left"
+        )
+        ttk.Radiobutton(modes, text=_("Incremental"), variable=self.incremental, value=True).pack(
+            side="left"
+        )
+        ttk.Checkbutton(modes, text=_("Single file"), variable=self.single_file).pack(
+            side="left", padx=(8, 0)
+        )
+        self.cache_box = ttk.Checkbutton(modes, text=_("Local cache"), variable=self.cache)
+        self.cache_box.pack(side="left", padx=(8, 0))
+        self.columnconfigure(1, weight=1)
+        self.columnconfigure(3, weight=1)
+
+    def _picker(self, column: int, label: str, var: tk.StringVar) -> ttk.Combobox:
+        ttk.Label(self, text=label).grid(row=0, column=column, sticky="w", padx=(0, 4))
+        box = ttk.Combobox(self, textvariable=var, state="readonly", width=22)
+        box.grid(row=0, column=column + 1, sticky="ew", padx=(0, 8), pady=2)
+        return box
+
+    def _spin(self, row: int, column: int, label: str, var: tk.IntVar, lo: int, hi: int) -> None:
+        ttk.Label(self, text=label).grid(row=row, column=column, sticky="w", padx=(0, 4))
+        spin = ttk.Spinbox(self, from_=lo, to=hi, textvariable=var, width=5)
+        spin.grid(row=row, column=column + 1, sticky="w", pady=2)
+
+    def fill(self, config: Config, source: str, target: str) -> None:
+        """Names from cfg.yaml; the last used ones selected when they still exist."""
+        sources = [r.display_name for r in config.source]
+        targets = [r.display_name for r in config.target]
+        self._source_box.configure(values=sources)
+        self._target_box.configure(values=targets)
+        self.source.set(source if source in sources else (sources[0] if sources else ""))
+        self.target.set(target if target in targets else (targets[0] if targets else ""))
+        self.maxconn.set(config.maxconn)
+        self.retries.set(config.retries)
+        self.single_file.set(config.singlefile)
+        self.cache.set(config.cache is not None)
+        self.cache_box.configure(state="normal" if config.cache is not None else "disabled")
+
+    def choices(self) -> Choices:
+        """What is chosen now; a spinbox holding no number gives -1, which the job refuses."""
+        folder = self.save_folder.get()
+        return Choices(
+            source=self.source.get() or None,
+            target=self.target.get() or None,
+            maxconn=_int(self.maxconn),
+            retries=_int(self.retries),
+            incremental=self.incremental.get(),
+            single_file=self.single_file.get(),
+            cache=self.cache.get(),
+            save_folder=Path(folder) if folder else None,
+        )
+
+
+def _int(var: tk.IntVar) -> int:
+    try:
+        return int(var.get())
+    except (tk.TclError, ValueError):
+        return -1
