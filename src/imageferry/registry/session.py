@@ -19,7 +19,7 @@ from imageferry.core.config import RegistryConfig
 from imageferry.core.errors import AuthError, ConfigError, NotFoundError, RegistryError
 from imageferry.core.reference import is_docker_hub
 from imageferry.registry.auth import Authenticator, Scopes
-from imageferry.registry.credentials import Credentials, docker_credentials
+from imageferry.registry.credentials import Credentials, docker_credentials, kept_password
 from imageferry.registry.transport import Transport, make_ssl_context
 
 Body = bytes | Iterable[bytes] | None
@@ -168,8 +168,9 @@ def _error_detail(resp: urllib3.BaseHTTPResponse) -> tuple[str, str | None]:
 
 
 def _credentials(cfg: RegistryConfig) -> Credentials | None:
-    """cfg.yaml's user and password, else what docker's config.json holds for the host."""
+    """cfg.yaml's user and password (else the OS keyring's), else docker's config.json."""
     if cfg.user:
         password = cfg.password.get_secret_value() if cfg.password else ""
+        password = password or kept_password(cfg.registry, cfg.user)
         return Credentials(cfg.user, password)
     return docker_credentials(cfg.address.host)
