@@ -250,3 +250,11 @@ def test_no_keyring_backend_is_said_clearly(no_keyring, tmp_path):
     with pytest.raises(ConfigError, match="OS keyring"):
         save_registries(tmp_path / "cfg.yaml", [], [entry])
     assert not (tmp_path / "cfg.yaml").exists()
+
+
+def test_a_plain_file_keyring_counts_only_when_chosen(plain_keyring, monkeypatch):
+    assert registries.keyring_available()  # chosen with PYTHON_KEYRING_BACKEND
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    assert not registries.keyring_available()  # found by chance: not an OS keyring
+    with pytest.raises(ConfigError, match="this computer has none"):
+        keyring_store.set_password("http://h:5000", "u", "pw-123")

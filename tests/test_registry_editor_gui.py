@@ -80,6 +80,7 @@ def test_editor_on_a_missing_cfg_yaml_tests_and_saves_a_target(
     from imageferry.registry import keyring_store
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.alt.file.PlaintextKeyring")
     previous = keyring.get_keyring()
     keyring.set_keyring(PlaintextKeyring())
     try:

@@ -320,7 +320,10 @@ def save_registries(
     out = io.StringIO()
     _yaml().dump(doc, out)
     if backup is not None:
-        shutil.copyfile(path, backup)
+        try:
+            shutil.copyfile(path, backup)
+        except OSError as exc:
+            raise ConfigError(f"cannot keep {path} as {backup}: {exc.strerror or exc}") from None
     _write_atomically(path, out.getvalue())
     return backup
 

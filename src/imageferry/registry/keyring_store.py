@@ -12,6 +12,7 @@ saying to keep the password in cfg.yaml (or ``${ENV}``) instead.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from imageferry.core.config import parse_registry_url
@@ -33,13 +34,21 @@ def _keyring() -> Any:
 
 
 def backend_available() -> bool:
-    """True when a real keyring backend exists (not keyring's "fail" stand-in)."""
+    """True when an OS keyring backend exists.
+
+    Not keyring's "fail" stand-in, and not a keyrings.alt file (a password in a
+    file is no better than in cfg.yaml) unless PYTHON_KEYRING_BACKEND chose it.
+    """
     try:
         backend = _keyring().get_keyring()
-        return float(backend.priority) > 0
+        if float(backend.priority) <= 0:
+            return False
+        first = (getattr(backend, "backends", None) or [backend])[0]  # a chainer: its first
     except Exception as exc:  # any backend may fail in its own way: no keyring then
         log.debug("no keyring backend: %s", exc)
         return False
+    alternative = type(first).__module__.startswith("keyrings.alt")
+    return not alternative or bool(os.environ.get("PYTHON_KEYRING_BACKEND"))
 
 
 def get_password(registry_url: str, user: str) -> str | None:
@@ -53,14 +62,18 @@ def get_password(registry_url: str, user: str) -> str | None:
 
 def set_password(registry_url: str, user: str, password: str) -> None:
     """Keep ``password``; raises :class:`ConfigError` when there is no usable keyring."""
+    reason = "this computer has none"
     try:
-        _keyring().set_password(SERVICE, entry_name(registry_url, user), password)
-    except Exception as exc:
-        raise ConfigError(
-            f"cannot keep the password of {user} at {registry_url} in the OS keyring "
-            f"({exc.__class__.__name__}); untick 'keep password in the OS keyring' to write it "
-            "into cfg.yaml, or write password: ${ENV_VAR} there and set that variable"
-        ) from None
+        if backend_available():
+            _keyring().set_password(SERVICE, entry_name(registry_url, user), password)
+            return
+    except Exception as exc:  # the backend's own error; its text might quote the secret
+        reason = exc.__class__.__name__
+    raise ConfigError(
+        f"cannot keep the password of {user} at {registry_url} in the OS keyring ({reason}); "
+        "untick 'keep the password in the OS keyring' to write it into cfg.yaml, or write "
+        "password: ${ENV_VAR} there and set that variable"
+    )
 
 
 def delete_password(registry_url: str, user: str) -> None:
