@@ -258,3 +258,23 @@ def test_a_plain_file_keyring_counts_only_when_chosen(plain_keyring, monkeypatch
     assert not registries.keyring_available()  # found by chance: not an OS keyring
     with pytest.raises(ConfigError, match="this computer has none"):
         keyring_store.set_password("http://h:5000", "u", "pw-123")
+
+
+def test_save_keeps_crlf_line_endings_and_permissions(tmp_path):
+    path = tmp_path / "cfg.yaml"
+    path.write_bytes(SEED.replace("\n", "\r\n").encode())
+    path.chmod(0o640)
+    found = read_registries(path)
+    save_registries(path, found.sources, [replace(found.targets[0], user="deployer")])
+    raw = path.read_bytes()
+    assert raw.count(b"\r\n") == raw.count(b"\n") and b"user: deployer\r\n" in raw
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_unwritable_place_is_a_clear_error(tmp_path):
+    folder = tmp_path / "cfg.yaml"
+    folder.mkdir()  # a folder where the file should be
+    found = read_registries(folder)
+    assert not found.readable
+    with pytest.raises(ConfigError, match="cannot"):
+        save_registries(folder, [], [RegistryEntry(registry="http://c:5000")])
