@@ -53,6 +53,7 @@ class RegistryEditor:
         if parent.winfo_toplevel().winfo_viewable():  # a withdrawn master would hide it
             self.top.transient(parent.winfo_toplevel())
         self.top.protocol("WM_DELETE_WINDOW", self.cancel)
+        self.top.bind("<Escape>", lambda _e: self.cancel())
         style = ttk.Style(self.top)
         style.configure("Error.TLabel", foreground="#b00020")
         style.configure("Hint.TLabel", foreground="#555555")
