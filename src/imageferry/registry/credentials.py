@@ -1,4 +1,4 @@
-"""Where a registry's user and password come from: cfg.yaml, else docker's config.json."""
+"""Where a registry's user and password come from: cfg.yaml, the OS keyring, docker config."""
 
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ class Credentials:
     def basic_header(self) -> str:
         raw = f"{self.user}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
+
+
+def kept_password(registry_url: str, user: str) -> str:
+    """The OS keyring's password for ``user`` at ``registry_url`` ("" when none is kept)."""
+    from imageferry.registry import keyring_store  # imports keyring: only when needed
+
+    return keyring_store.get_password(registry_url, user) or ""
 
 
 def _docker_config_path() -> Path:

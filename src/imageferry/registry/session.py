@@ -26,7 +26,7 @@ from imageferry.core.config import RegistryConfig
 from imageferry.core.errors import AuthError, NotFoundError, RegistryError
 from imageferry.core.reference import is_docker_hub
 from imageferry.registry.auth import Authenticator, Scopes
-from imageferry.registry.credentials import Credentials, docker_credentials
+from imageferry.registry.credentials import Credentials, docker_credentials, kept_password
 from imageferry.registry.deadline import Deadline, current_expired
 from imageferry.registry.exchange import (
     ERROR_LIMIT,
@@ -230,7 +230,8 @@ class RegistrySession:
         expired = current_expired()
         if expired is not None:
             return timed_out(what, self.name, expired)
-        if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError):
+        refused = isinstance(exc, urllib3.exceptions.NewConnectionError)  # a TimeoutError too
+        if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError) and not refused:
             return RegistryError(
                 f"{what} at {self.name}: no answer within {self.timeout:g} s "
                 "(raise 'timeout' in cfg.yaml if the registry is only slow)",
@@ -346,8 +347,13 @@ def _error_detail(data: bytes) -> tuple[str, str | None]:
 
 
 def _credentials(cfg: RegistryConfig) -> Credentials | None:
-    """cfg.yaml's user and password, else what docker's config.json holds for the host."""
+    """cfg.yaml's user and password (else the OS keyring's), else docker's config.json."""
     if cfg.user:
         password = cfg.password.get_secret_value() if cfg.password else ""
-        return Credentials(cfg.user, password, cfg.credentials_origin)
+        if password:
+            return Credentials(cfg.user, password, cfg.credentials_origin)
+        kept = kept_password(cfg.registry, cfg.user)
+        if kept:
+            return Credentials(cfg.user, kept, "the OS keyring (service imageferry)")
+        return Credentials(cfg.user, "", cfg.credentials_origin)
     return docker_credentials(cfg.address.host)
