@@ -108,6 +108,20 @@ class CacheConfig(_Strict):
     keepsize: float = Field(10, ge=0)
 
 
+class DingTalkConfig(_Strict):
+    """A DingTalk group robot (image-transmit's keys): access token, and the signing secret."""
+
+    token: SecretStr
+    secret: SecretStr | None = None
+
+
+def _check_webhook(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("a webhook must be an http:// or https:// URL")
+    return value.strip()
+
+
 class Config(_Strict):
     source: list[RegistryConfig] = Field(default_factory=list)
     target: list[RegistryConfig] = Field(default_factory=list)
@@ -119,7 +133,29 @@ class Config(_Strict):
     outprefix: str = "img"
     lang: Literal["zh_CN", "en_US"] | None = None
     skiptlsverify: bool = False
+    interval: float = Field(300, ge=1, le=7 * 24 * 3600)  # watch: seconds between rounds
+    webhook: list[str] = Field(default_factory=list)  # watch: URLs that get a JSON POST
+    dingtalk: list[DingTalkConfig] = Field(default_factory=list)  # watch: group robots
     path: Path | None = Field(None, exclude=True)
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _webhooks(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_urls(cls, value: list[str]) -> list[str]:
+        return [_check_webhook(v) for v in value]
+
+    @field_validator("dingtalk", mode="before")
+    @classmethod
+    def _dingtalk_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("source", "target", mode="before")
     @classmethod
@@ -214,6 +250,7 @@ def load_config(path: Path) -> Config:
             if isinstance(entry, dict):
                 for key in ("user", "password"):
                     entry[key] = _expand_env(entry.get(key), f"{path}: {kind}[{i}].{key}")
+    _expand_notify_env(data, path)
     try:
         config = Config.model_validate({**data, "path": path.resolve()})
     except ValidationError as exc:
@@ -229,6 +266,21 @@ def load_config(path: Path) -> Config:
         raise ConfigError("\n".join(problems)) from None
     _check_names(config, path)
     return config
+
+
+def _expand_notify_env(data: dict[str, Any], path: Path) -> None:
+    """``${ENV}`` in webhook URLs and DingTalk keys, as in passwords."""
+    hooks = data.get("webhook")
+    if isinstance(hooks, list):
+        data["webhook"] = [_expand_env(h, f"{path}: webhook[{i}]") for i, h in enumerate(hooks)]
+    elif isinstance(hooks, str):
+        data["webhook"] = _expand_env(hooks, f"{path}: webhook")
+    robots = data.get("dingtalk")
+    for i, robot in enumerate(robots if isinstance(robots, list) else [robots]):
+        if isinstance(robot, dict):
+            for key in ("token", "secret"):
+                if key in robot:
+                    robot[key] = _expand_env(robot[key], f"{path}: dingtalk[{i}].{key}")
 
 
 def _check_names(config: Config, path: Path) -> None:
