@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import signal
 import subprocess
@@ -9,9 +12,17 @@ import sys
 import time
 from pathlib import Path
 
-from imageferry.core.config import RegistryConfig
+import pytest
+
+from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.events import WatchRound
+from imageferry.jobs.inputs import parse_list
+from imageferry.jobs.options import transfer_options
+from imageferry.jobs.runner import BackgroundJob
+from imageferry.jobs.watch import WatchSettings, run_watch
 from imageferry.registry import Registry
 from imageferry.testing.images import make_image, make_layer, push_image
+from support.faultproxy import Fault, FaultProxy
 from support.receiver import Receiver
 from support.verify import get_manifest
 
@@ -30,8 +41,6 @@ def push_tags(url: str, repo: str, tags: list[str], seed: str = "w") -> dict[str
 
 
 def target_digest(url: str, repo: str, tag: str) -> str | None:
-    import hashlib
-
     raw = get_manifest(url, repo, tag)
     return None if raw is None else "sha256:" + hashlib.sha256(raw).hexdigest()
 
@@ -100,7 +109,8 @@ def test_restart_does_not_recopy_and_a_moved_tag_is_recopied(new_registry, cli, 
         assert hook.bodies()[-2]["digest"] == moved
 
 
-def test_running_watch_picks_up_a_new_tag_and_stops_on_sigint(new_registry, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_running_watch_picks_up_a_new_tag_and_stops_on_a_signal(new_registry, tmp_path, stop):
     src, dst = new_registry(), new_registry()
     push_tags(src.url, "demo/live", ["1.0"])
     write_cfg(tmp_path, src.url, dst.url)
@@ -115,7 +125,7 @@ def test_running_watch_picks_up_a_new_tag_and_stops_on_sigint(new_registry, tmp_
         _wait_until(lambda: target_digest(dst.url, "demo/live", "1.0") is not None, proc)
         new = push_tags(src.url, "demo/live", ["1.1"])["1.1"]
         _wait_until(lambda: target_digest(dst.url, "demo/live", "1.1") == new, proc)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=5)  # ends within a couple of seconds
     finally:
         if proc.poll() is None:
@@ -176,3 +186,93 @@ def test_a_missing_repository_is_a_warning_and_tags_regex_filters(new_registry, 
     assert {"level": "warning", "text": "line 2: not/there is not in the source yet"} in doc[
         "messages"
     ]
+
+
+def test_dingtalk_gets_a_signed_markdown_message_per_image(new_registry, cli, tmp_path):
+    src, dst = new_registry(), new_registry()
+    push_tags(src.url, "demo/app", ["1.0", "1.1"])
+    secret = "SEC0123456789abcdef-secret"
+    with Receiver(answer=b'{"errcode":0,"errmsg":"ok"}') as ding:
+        write_cfg(
+            tmp_path,
+            src.url,
+            dst.url,
+            "dingtalk:\n- token: TOKEN-abc-123\n  secret: ${DING_SECRET}\n",
+        )
+        env = {"IMAGEFERRY_DINGTALK_URL": f"{ding.url}/robot/send", "DING_SECRET": secret}
+        result = cli("watch", "demo/app:1.1", "--once", "--log", "w.log", env=env)
+        assert result.returncode == 0, result.output
+        (sent,) = ding.received
+    assert sent.path == "/robot/send"
+    assert sent.query["access_token"] == ["TOKEN-abc-123"]
+    (timestamp,) = sent.query["timestamp"]
+    # as DingTalk documents it: HmacSHA256 over "<timestamp>\n<secret>", keyed with the
+    # secret, Base64, then URL-encoded (parse_qs above undid the URL encoding)
+    mac = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256)
+    assert sent.query["sign"] == [base64.b64encode(mac.digest()).decode()]
+    assert abs(int(timestamp) / 1000 - time.time()) < 3600  # DingTalk's allowed skew
+    assert sent.headers["Content-Type"].startswith("application/json")
+    body = sent.json()
+    assert body["msgtype"] == "markdown"
+    assert body["markdown"]["title"] == f"imageferry: copied {dst.host}/demo/app:1.1"
+    assert f"{src.host}/demo/app:1.1 → {dst.host}/demo/app:1.1" in body["markdown"]["text"]
+    log = (tmp_path / "w.log").read_text()
+    for hidden in (secret, "TOKEN-abc-123", sent.query["sign"][0]):
+        assert hidden not in result.output and hidden not in log
+
+
+def test_dingtalk_refusal_is_a_warning(new_registry, cli, tmp_path):
+    src, dst = new_registry(), new_registry()
+    push_tags(src.url, "demo/app", ["1.0"])
+    with Receiver(answer=b'{"errcode":310000,"errmsg":"sign not match"}') as ding:
+        write_cfg(tmp_path, src.url, dst.url, "dingtalk:\n- token: T0KEN\n  secret: S3CRET\n")
+        env = {"IMAGEFERRY_DINGTALK_URL": f"{ding.url}/robot/send"}
+        result = cli("watch", "demo/app", "--once", env=env)
+    assert result.returncode == 0, result.output
+    assert "DingTalk robot 1 failed after 3 attempts (DingTalk error 310000" in result.stderr
+    assert "T0KEN" not in result.output and "S3CRET" not in result.output
+
+
+def test_window_runs_the_watch_on_a_thread_a_failed_tag_is_retried_and_stop_ends_it(
+    new_registry, tmp_path
+):
+    src, dst = new_registry(), new_registry()
+    digests = push_tags(src.url, "demo/app", ["1.0"])
+    # the target refuses the first manifest push: that round fails the image, the next retries
+    proxy = FaultProxy(
+        dst.port,
+        lambda m, p, n: Fault(status=403) if m == "PUT" and "/manifests/" in p and n == 1 else None,
+    )
+    config = Config()
+    entries = parse_list("demo/app:1.0", "window").entries
+    settings = WatchSettings(interval=1, history=tmp_path / "history.json")
+    job = BackgroundJob(
+        "watch",
+        lambda events, cancel: run_watch(
+            config,
+            entries,
+            RegistryConfig(registry=src.url),
+            [RegistryConfig(registry=proxy.url, name="site")],
+            transfer_options(config),
+            settings,
+            events,
+            cancel,
+        ),
+    ).start()
+    try:
+        seen: list[WatchRound] = []
+        deadline = time.monotonic() + 30
+        while not any(r.copied for r in seen):
+            assert job.running and time.monotonic() < deadline, (seen, job.error, job.crashed)
+            seen += [e for e in job.drain() if isinstance(e, WatchRound)]
+            time.sleep(0.05)
+        assert seen[0].failed == 1 and seen[0].next_at is not None
+        assert target_digest(dst.url, "demo/app", "1.0") == digests["1.0"]
+        job.stop()
+        assert job.join(5), "the watch did not stop"
+    finally:
+        job.stop()
+        job.join(30)
+        proxy.stop()
+    assert job.error is None and job.crashed is None
+    assert job.result is not None and job.result.stopped
