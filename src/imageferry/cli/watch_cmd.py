@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -35,21 +36,22 @@ from imageferry.jobs.watch import (
 from imageferry.jobs.watch_history import default_history_path
 
 MAX_INTERVAL = 7 * 24 * 3600
+log = logging.getLogger("imageferry")
 
 
 def run(args: argparse.Namespace) -> int:
     config = inputs.load_config(args)
-    images = inputs.read_image_list(args)
-    check_watch_lines(images.entries, images.origin)
-    source = inputs.choose_source(config, args)
-    targets = inputs.choose_targets(config, args, required=True)
-    opts = options.transfer(config, args)
     settings = WatchSettings(
         interval=interval_from(args.interval, config.interval),
         once=args.once,
         tags=tag_filter(args.tags),
         history=Path(args.history) if args.history else default_history_path(config),
     )
+    images = inputs.read_image_list(args)
+    check_watch_lines(images.entries, images.origin)
+    source = inputs.choose_source(config, args)
+    targets = inputs.choose_targets(config, args, required=True)
+    opts = options.transfer(config, args)
     cancel = CancelToken()
     out = WatchOutput(args.json)
     with stop_on_signals(cancel):
@@ -122,6 +124,9 @@ class WatchOutput:
             doc["ok"] = event.failed == 0 and event.error is None
             doc["next_at"] = next_at
             doc["finished_at"] = _clock(event.finished_at)
+            log.info(
+                "watch round %d: %d copied, %d failed", event.round, event.copied, event.failed
+            )
             print(json.dumps(doc, ensure_ascii=False), flush=True)
             return
         text = (
@@ -132,6 +137,7 @@ class WatchOutput:
             text += f"; round failed: {event.error}"
         if next_at:
             text += f"; next round at {next_at}"
+        log.info("watch %s", text)
         print(text, flush=True)
 
     def finish(self, result: WatchResult) -> int:
