@@ -276,3 +276,20 @@ def test_window_runs_the_watch_on_a_thread_a_failed_tag_is_retried_and_stop_ends
         proxy.stop()
     assert job.error is None and job.crashed is None
     assert job.result is not None and job.result.stopped
+
+
+def test_renames_and_the_namespace_rewrite_apply_and_are_remembered(new_registry, cli, tmp_path):
+    src, dst = new_registry(), new_registry()
+    digests = push_tags(src.url, "demo/app", ["0.1", "1.0", "1.1"])
+    write_cfg(tmp_path, src.url, dst.url, "")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(cfg.read_text().replace("name: site\n", "name: site\n  repository: ns\n"))
+    line = "demo/app:1.0 -> renamed/app"
+    first = cli("watch", line, "--once", "--json")
+    assert first.returncode == 0, first.output
+    assert rounds(first)[0]["copied"] == 2
+    for tag in ("1.0", "1.1"):
+        assert target_digest(dst.url, "ns/app", tag) == digests[tag]
+    assert target_digest(dst.url, "ns/app", "0.1") is None
+    again = cli("watch", line, "--once", "--json")
+    assert (rounds(again)[0]["copied"], rounds(again)[0]["skipped"]) == (0, 0)

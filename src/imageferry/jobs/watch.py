@@ -145,11 +145,12 @@ class _Outcome:
     followed: int = 0
     error: str | None = None
 
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
     @property
     def counts(self) -> tuple[int, int, int]:
-        return tuple(  # type: ignore[return-value]
-            sum(1 for r in self.results if r.status == s) for s in ("copied", "skipped", "failed")
-        )
+        return self.count("copied"), self.count("skipped"), self.count("failed")
 
     @property
     def notes(self) -> list[ImageNote]:
@@ -219,6 +220,9 @@ class _Watch:
                 digests = [wait_for(f, self.cancel) for f in futures]
         finally:
             registry.close()
+        for e, d in zip(entries, digests, strict=True):
+            if d is None:
+                self.events(Message("warning", f"line {e.line}: {e.source} is not in the source"))
         return [(e, d) for e, d in zip(entries, digests, strict=True) if d is not None]
 
     def _tags(self, registry: Registry, entry: ListEntry, outcome: _Outcome) -> list[str]:
