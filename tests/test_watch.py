@@ -233,26 +233,35 @@ def test_dingtalk_refusal_is_a_warning(new_registry, cli, tmp_path):
     assert "T0KEN" not in result.output and "S3CRET" not in result.output
 
 
-def test_window_runs_the_watch_on_a_thread_a_failed_tag_is_retried_and_stop_ends_it(
-    new_registry, tmp_path
+def _first_only(method: str, fragment: str):
+    """A fault rule: the first ``method`` request on a path holding ``fragment`` gets 403."""
+    return lambda m, p, n: Fault(status=403) if m == method and fragment in p and n == 1 else None
+
+
+@pytest.mark.parametrize(
+    ("faulty", "rule"),
+    [
+        ("target", _first_only("PUT", "/manifests/")),  # round 1: the image fails
+        ("source", _first_only("GET", "/tags/list")),  # round 1: the round itself fails
+    ],
+)
+def test_window_runs_the_watch_on_a_thread_failures_are_retried_and_stop_ends_it(
+    new_registry, tmp_path, faulty, rule
 ):
     src, dst = new_registry(), new_registry()
     digests = push_tags(src.url, "demo/app", ["1.0"])
-    # the target refuses the first manifest push: that round fails the image, the next retries
-    proxy = FaultProxy(
-        dst.port,
-        lambda m, p, n: Fault(status=403) if m == "PUT" and "/manifests/" in p and n == 1 else None,
-    )
+    proxy = FaultProxy((dst if faulty == "target" else src).port, rule)
+    urls = (proxy.url, dst.url) if faulty == "source" else (src.url, proxy.url)
     config = Config()
-    entries = parse_list("demo/app:1.0", "window").entries
+    entries = parse_list("demo/app", "window").entries
     settings = WatchSettings(interval=1, history=tmp_path / "history.json")
     job = BackgroundJob(
         "watch",
         lambda events, cancel: run_watch(
             config,
             entries,
-            RegistryConfig(registry=src.url),
-            [RegistryConfig(registry=proxy.url, name="site")],
+            RegistryConfig(registry=urls[0]),
+            [RegistryConfig(registry=urls[1], name="site")],
             transfer_options(config),
             settings,
             events,
@@ -266,7 +275,12 @@ def test_window_runs_the_watch_on_a_thread_a_failed_tag_is_retried_and_stop_ends
             assert job.running and time.monotonic() < deadline, (seen, job.error, job.crashed)
             seen += [e for e in job.drain() if isinstance(e, WatchRound)]
             time.sleep(0.05)
-        assert seen[0].failed == 1 and seen[0].next_at is not None
+        first = seen[0]
+        assert first.next_at is not None
+        if faulty == "target":
+            assert first.failed == 1 and first.error is None
+        else:
+            assert first.error is not None and "HTTP 403" in first.error
         assert target_digest(dst.url, "demo/app", "1.0") == digests["1.0"]
         job.stop()
         assert job.join(5), "the watch did not stop"
