@@ -101,6 +101,34 @@ def _verify(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _watch(sub: argparse._SubParsersAction[_Parser]) -> None:
+    watch = sub.add_parser(
+        "watch",
+        help="keep targets in step with new tags of the listed repositories (监控)",
+        description="Every --interval seconds, copy new tags (and tags whose digest moved) "
+        "of the listed repositories: 'repo:1.2' follows tags at or above 1.2 in version "
+        "order, 'repo' every tag. Ctrl-C stops it (exit 0). See docs/watch.md.",
+    )
+    _common(watch)
+    _image_list(watch)
+    _targets(watch, "target: name from cfg.yaml or URL; repeat for several")
+    watch.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds between rounds (default: interval from cfg.yaml, else 300)",
+    )
+    watch.add_argument("--once", action="store_true", help="run one round and end (for cron)")
+    watch.add_argument("--tags", metavar="REGEX", help="follow only tags this regex matches")
+    watch.add_argument(
+        "--history",
+        metavar="FILE",
+        help="what was delivered (default: imageferry-watch.json beside cfg.yaml)",
+    )
+    _platform(watch)
+    _cache(watch)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="imageferry",
@@ -172,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _image_list(check)
     _targets(check, "also say whether this target has each image")
     _verify(check)
+    _watch(sub)
     cache = sub.add_parser(
         "cache",
         help="show or trim the local blob cache",

@@ -168,6 +168,20 @@ class CacheConfig(_Strict):
     keepsize: float = Field(10, ge=0)
 
 
+class DingTalkConfig(_Strict):
+    """A DingTalk group robot (image-transmit's keys): access token, and the signing secret."""
+
+    token: SecretStr
+    secret: SecretStr | None = None
+
+
+def _check_webhook(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("a webhook must be an http:// or https:// URL")
+    return value.strip()
+
+
 class Config(_Strict):
     source: list[RegistryConfig] = Field(default_factory=list)
     target: list[RegistryConfig] = Field(default_factory=list)
@@ -180,6 +194,9 @@ class Config(_Strict):
     lang: Literal["zh_CN", "en_US"] | None = None
     skiptlsverify: bool = False
     timeout: float = Field(30, gt=0, le=3600, description="seconds a registry may stall")
+    interval: float = Field(300, ge=1, le=7 * 24 * 3600)  # watch: seconds between rounds
+    webhook: list[str] = Field(default_factory=list)  # watch: URLs that get a JSON POST
+    dingtalk: list[DingTalkConfig] = Field(default_factory=list)  # watch: group robots
     path: Path | None = Field(None, exclude=True)
 
     @field_validator("outprefix")
@@ -189,6 +206,25 @@ class Config(_Strict):
             return check_file_prefix(value, "the prefix")
         except ImageFerryError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _webhooks(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_urls(cls, value: list[str]) -> list[str]:
+        return [_check_webhook(v) for v in value]
+
+    @field_validator("dingtalk", mode="before")
+    @classmethod
+    def _dingtalk_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        return [value] if isinstance(value, dict) else value
 
     @field_validator("source", "target", mode="before")
     @classmethod
@@ -326,6 +362,7 @@ def load_config(path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected keys such as 'source:' and 'target:' at the top")
     unset = _expand_entries(data, path, root)
+    _expand_notify_env(data, path)
     try:
         config = Config.model_validate({**data, "path": path.resolve()})
     except ValidationError as exc:
@@ -346,6 +383,31 @@ def _validation_message(exc: ValidationError, path: Path, root: yaml.Node | None
             msg = "unknown key (check the spelling; see the README for the allowed keys)"
         problems.append(f"{path}, line {at}: {where}: {msg}")
     return "\n".join(problems)
+
+
+def _expand_notify_env(data: dict[str, Any], path: Path) -> None:
+    """``${ENV}`` in webhook URLs and DingTalk keys, as in passwords."""
+    hooks = data.get("webhook")
+    if isinstance(hooks, list):
+        data["webhook"] = [_expanded(h, f"{path}: webhook[{i}]") for i, h in enumerate(hooks)]
+    elif isinstance(hooks, str):
+        data["webhook"] = _expanded(hooks, f"{path}: webhook")
+    robots = data.get("dingtalk")
+    for i, robot in enumerate(robots if isinstance(robots, list) else [robots]):
+        if isinstance(robot, dict):
+            for key in ("token", "secret"):
+                if key in robot:
+                    robot[key] = _expanded(robot[key], f"{path}: dingtalk[{i}].{key}")
+
+
+def _expanded(value: Any, where: str) -> Any:
+    """``value`` with ``${VAR}`` replaced; an unset one is an error naming ``where``."""
+    result, unset = _expand_env(value)
+    if unset:
+        raise ConfigError(
+            f"{where} refers to ${{{unset[0]}}}, but that environment variable is not set"
+        )
+    return result
 
 
 def _check_names(config: Config, path: Path) -> None:

@@ -100,6 +100,20 @@ class ImageChecked:
         return self.exists and all(t.state != "error" for t in self.targets)
 
 
+@dataclass(frozen=True)
+class WatchRound:
+    """``watch``: one round ended (sent after its images' events)."""
+
+    round: int
+    copied: int
+    skipped: int
+    failed: int
+    followed: int  # tags followed this round (listed and chosen)
+    finished_at: float  # time.time() when the round ended
+    next_at: float | None  # time.time() of the next round; None: no next round
+    error: str | None = None  # why the round could not run (a line or registry problem)
+
+
 Event = (
     PlanReady
     | BlobProgress
@@ -109,6 +123,7 @@ Event = (
     | StageStarted
     | StageProgress
     | ImageChecked
+    | WatchRound
 )
 EventSink = Callable[[Event], None]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
 from imageferry.cache.wrapper import CachedSource
+from imageferry.core.cancel import CancelToken
 from imageferry.core.config import CacheConfig, Config, RegistryConfig
 from imageferry.core.events import EventSink, Message
 from imageferry.core.store import BlobSink
@@ -17,6 +18,7 @@ from imageferry.package.meta import ImageRecord, PackageMeta, load_meta, read_me
 from imageferry.package.reader import PackageReader
 from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
+from imageferry.registry.tags import list_tags
 
 __all__ = [
     "BlobCache",
@@ -38,6 +40,8 @@ __all__ = [
     "open_source",
     "open_target",
     "open_targets",
+    "Registry",
+    "repository_tags",
     "target_repositories",
 ]
 
@@ -170,3 +174,10 @@ def target_repositories(target: Target, limit: int = 1000) -> list[str]:
     """What the target's catalog lists (a registry that allows it), else nothing."""
     sink = target.sink
     return sink.repositories(limit) if isinstance(sink, Registry) else []
+
+
+def repository_tags(
+    registry: Registry, repository: str, cancel: CancelToken, page_size: int = 1000
+) -> list[str]:
+    """Every tag of ``repository`` (paginated, bounded). Raises NotFoundError, RegistryError."""
+    return list_tags(registry, repository, cancel, page_size)
