@@ -5,17 +5,8 @@ Used by imageferry.spec at build time (PyInstaller's own classes; no run-time co
 
 from __future__ import annotations
 
+import os
 import re
-
-from PyInstaller.utils.win32.versioninfo import (
-    FixedFileInfo,
-    StringFileInfo,
-    StringStruct,
-    StringTable,
-    VarFileInfo,
-    VarStruct,
-    VSVersionInfo,
-)
 
 
 def numeric(version: str) -> tuple[int, int, int, int]:
@@ -24,7 +15,18 @@ def numeric(version: str) -> tuple[int, int, int, int]:
     return tuple((parts + [0, 0, 0, 0])[:4])  # type: ignore[return-value]
 
 
-def version_info(version: str) -> VSVersionInfo:
+def version_info(version: str) -> object:
+    """PyInstaller's ``VSVersionInfo`` for ``version`` (its classes import on Windows only)."""
+    from PyInstaller.utils.win32.versioninfo import (
+        FixedFileInfo,
+        StringFileInfo,
+        StringStruct,
+        StringTable,
+        VarFileInfo,
+        VarStruct,
+        VSVersionInfo,
+    )
+
     numbers = numeric(version)
     strings = {
         "CompanyName": "imageferry",
@@ -49,6 +51,7 @@ def version_info(version: str) -> VSVersionInfo:
 
 def write_version_file(version: str, path: str) -> str:
     """The resource as PyInstaller's version file text (``--version-file``); returns path."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
         out.write(str(version_info(version)))
     return path

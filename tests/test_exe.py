@@ -189,7 +189,8 @@ def _open_and_close_window(installed: Installed, display: str) -> None:
     )
     try:
         found = subprocess.run(
-            ["xdotool", "search", "--sync", "--onlyvisible", "--pid", str(window.pid)],
+            # the display is this test's own: any visible window with a title is the program's
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", "."],
             env=env,
             capture_output=True,
             text=True,
