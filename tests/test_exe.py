@@ -11,9 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +23,16 @@ import pytest
 import yaml
 
 from imageferry import __version__
-from support.verify import assert_image_copied
+from imageferry.core.config import RegistryConfig
+from imageferry.registry import Registry
+from imageferry.testing.images import make_image, make_layer, push_image
+from support.faultproxy import Fault, FaultProxy
+from support.interrupt import any_blob_in, layer_digests
+from support.verify import assert_image_copied, get_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_SIZE = 30 * 1024 * 1024
+MB = 1024 * 1024
+MAX_SIZE = 30 * MB
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="builds the Linux program")
 
@@ -132,6 +140,41 @@ def test_save_and_load_round_trip(installed, source, new_registry):
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     for s in source.samples:
         assert_image_copied(source.url, s.repository, s.tag, airgap.url, s.repository)
+
+
+def test_ctrl_c_stops_the_program_cleanly(installed, new_registry):
+    """Ctrl-C in a terminal signals the whole process group: the one-file program's unpacking
+    parent and the Python child. The program must end as the command line does: exit 130."""
+    source, site = new_registry(), new_registry()
+    client = Registry(RegistryConfig(registry=source.url), writable=True)
+    manifest, blobs = make_image([make_layer(f"slow-{i}", 3 * MB, level=0) for i in range(3)])
+    push_image(client, "big/slow", "1", manifest, blobs)
+    client.close()
+    layers = [("big/slow", d) for d in layer_digests(source.url, "big/slow", "1")]
+    slow = FaultProxy(source.port, lambda m, p, n: Fault(rate=2 * MB) if "/blobs/" in p else None)
+    try:
+        args = ["copy", "big/slow:1", "--from", slow.url, "--to", site.url, "-j", "1"]
+        proc = subprocess.Popen(
+            [str(installed.app / "imageferry"), *args],
+            cwd=installed.work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+        ready = any_blob_in(site.url, layers)
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        slow.stop()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert get_manifest(site.url, "big/slow", "1") is None
 
 
 def test_bad_config_is_a_message_not_a_traceback(installed):
