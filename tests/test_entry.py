@@ -112,3 +112,18 @@ def test_demo_runs_the_frozen_program_itself(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert demo.program() == [sys.executable]
     assert demo.program("dist/imageferry") == [str(Path("dist/imageferry").resolve())]
+
+
+def test_version_imports_no_engine():
+    """``--version`` (and every start) stays quick: pydantic, urllib3, rich load only when a
+    command needs them."""
+    code = (
+        "import sys\n"
+        "from imageferry.__main__ import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('pydantic', 'urllib3', 'rich', 'yaml', 'zstandard', 'tkinter')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

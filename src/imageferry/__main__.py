@@ -68,7 +68,10 @@ def on_desktop() -> bool:
     stream is a terminal (a file manager's double-click, a desktop launcher).
     """
     if sys.platform == "win32":
-        return _windows_console_is_ours()
+        try:
+            return _windows_console_is_ours()
+        except (OSError, AttributeError):  # no kernel32/user32 to ask (Wine, a sandbox)
+            return False
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return has_display and not _any_terminal()
 
