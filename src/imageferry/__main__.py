@@ -47,15 +47,23 @@ def _windows_console_is_ours() -> bool:
     The same rule PyInstaller's ``hide-early`` uses to hide the console: the console window
     belongs to this process (or, for the one-file program, to its unpacking parent).
     """
+    if sys.platform != "win32":
+        return False
     import ctypes
+    from ctypes import wintypes
 
-    window = ctypes.windll.kernel32.GetConsoleWindow()  # type: ignore[attr-defined]
+    kernel32 = ctypes.WinDLL("kernel32")
+    user32 = ctypes.WinDLL("user32")
+    kernel32.GetConsoleWindow.restype = wintypes.HWND
+    user32.GetWindowThreadProcessId.argtypes = (wintypes.HWND, ctypes.POINTER(wintypes.DWORD))
+    user32.GetWindowThreadProcessId.restype = wintypes.DWORD
+    window = kernel32.GetConsoleWindow()
     if not window:
         # pythonw has no console and no streams: a desktop start. A console program started
         # without a console window (a service, a scheduled task, CI) has streams: not one.
         return sys.stderr is None
-    owner = ctypes.c_ulong(0)
-    if not ctypes.windll.user32.GetWindowThreadProcessId(window, ctypes.byref(owner)):  # type: ignore[attr-defined]
+    owner = wintypes.DWORD(0)
+    if not user32.GetWindowThreadProcessId(window, ctypes.byref(owner)):
         return False
     ours = {os.getpid(), os.getppid()} if _is_onefile() else {os.getpid()}
     return owner.value in ours
