@@ -15,6 +15,7 @@ command -v Xvfb >/dev/null || need+=(xvfb)
 # the window: Tk, and a font with Chinese glyphs (the window picks it by name)
 "${PYTHON:-python3}" -c 'import tkinter' 2>/dev/null || need+=(python3-tk)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need+=(fonts-wqy-microhei)
+command -v xdotool >/dev/null || need+=(xdotool)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need[*]}"

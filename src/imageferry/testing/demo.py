@@ -19,24 +19,35 @@ from imageferry.testing.images import push_sample_set
 from imageferry.testing.registry_server import start_registry
 
 
-def _run(title: str, args: list[str], cwd: Path) -> int:
+def program(explicit: str | None = None) -> list[str]:
+    """The command that starts imageferry: ``--program``, else this very program when frozen
+    (then ``sys.executable`` is imageferry itself, not a Python), else ``python -m imageferry``.
+    """
+    if explicit:
+        return [str(Path(explicit).resolve())]
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "imageferry"]
+
+
+def _run(title: str, args: list[str], cwd: Path, prog: list[str]) -> int:
     print(f"\n=== {title}\n$ imageferry {' '.join(args)}", flush=True)
-    return subprocess.run([sys.executable, "-m", "imageferry", *args], cwd=cwd).returncode
+    return subprocess.run([*prog, *args], cwd=cwd).returncode
 
 
-def _steps(work: Path, steps: list[tuple[str, list[str]]]) -> int:
+def _steps(work: Path, steps: list[tuple[str, list[str]]], prog: list[str]) -> int:
     for title, cmd in steps:
-        rc = _run(title, cmd, work)
+        rc = _run(title, cmd, work, prog)
         if rc != 0:
             print(f"\ndemo FAILED at: {title} (exit {rc})")
             return rc
     return 0
 
 
-def _verify(work: Path, target: str, expected: int) -> int:
+def _verify(work: Path, target: str, expected: int, prog: list[str]) -> int:
     print(f"\n=== verify: every image on {target} has the source's manifest digest", flush=True)
     done = subprocess.run(
-        [sys.executable, "-m", "imageferry", "check", "-l", "images.txt", "--to", target, "--json"],
+        [*prog, "check", "-l", "images.txt", "--to", target, "--json"],
         cwd=work,
         capture_output=True,
         text=True,
@@ -53,7 +64,13 @@ def _verify(work: Path, target: str, expected: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="imageferry demo on local registries")
     parser.add_argument("--workdir", default="demo-work", help="folder for registries and files")
+    parser.add_argument(
+        "--program",
+        metavar="PATH",
+        help="run this imageferry program (e.g. dist/imageferry) instead of python -m imageferry",
+    )
     args = parser.parse_args(argv)
+    prog = program(args.program)
     work = Path(args.workdir).resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -92,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("copy again: nothing left to move", ["copy", "-l", "images.txt", "--to", "site"]),
         ]
-        if _steps(work, direct) or _verify(work, "site", len(samples)):
+        if _steps(work, direct, prog) or _verify(work, "site", len(samples), prog):
             return 1
         save = [
             (
@@ -100,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["save", "-l", "images.txt", "--from", "company", "-o", "packages"],
             )
         ]
-        if _steps(work, save):
+        if _steps(work, save, prog):
             return 1
         meta = str(next((work / "packages").glob("*/*_meta.yaml")).relative_to(work))
         offline = [
@@ -110,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 ["load", meta, "--to", "airgap"],
             ),
         ]
-        if _steps(work, offline) or _verify(work, "airgap", len(samples)):
+        if _steps(work, offline, prog) or _verify(work, "airgap", len(samples), prog):
             return 1
         print("\ndemo OK: copy, save and load delivered every image byte for byte.")
         return 0
