@@ -9,6 +9,7 @@ refreshing these pictures). Runs local registries on 127.0.0.1 like the tests.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -80,6 +81,8 @@ def one_language(lang: str, work: Path, proxy: FaultProxy, target: str, samples)
     pump(root, lambda: not app.runs.busy)
     shoot(f"{lang}-done-failed")
     root.destroy()
+    del app, root
+    gc.collect()  # Tk variables must go on this thread, not in a worker's collection
 
 
 def main() -> int:

@@ -162,6 +162,27 @@ def test_copy_f6_copies_byte_for_byte(window, source, new_registry):
         assert_image_copied(source.url, s.repository, s.tag, target.url, s.repository)
 
 
+def test_watch_f9_keeps_the_target_in_step_until_f9_again(window, source, new_registry):
+    target = new_registry()
+    app = window(cfg_text(source.url, target.url, "interval: 1\n"))
+    app.list.set("tools/t0:latest\n")
+    press(app, "<F9>")
+    assert app.runs.watching, app.log.lines()
+    assert app.buttons["watch"].cget("text") == "Stop watching (F9)"
+    assert app.buttons["watch"].instate(["!disabled"]) and app.buttons["copy"].instate(["disabled"])
+    pump(app, lambda: "Round 1" in app.status.watch_note.cget("text"))
+    assert "1 copied" in app.status.watch_note.cget("text")
+    assert "next round at" in app.status.watch_note.cget("text")
+    assert_image_copied(source.url, "tools/t0", "latest", target.url, "tools/t0")
+    pump(app, lambda: "Round 2" in app.status.watch_note.cget("text"))
+    assert "0 copied" in app.status.watch_note.cget("text")  # nothing new: nothing moved
+    press(app, "<F9>")
+    pump(app, lambda: idle(app), 30)
+    assert "Stopped" in app.log.lines()
+    assert app.buttons["watch"].cget("text") == "Watch (F9)"
+    assert app.buttons["copy"].instate(["!disabled"])
+
+
 def test_invalid_lines_are_marked_and_nothing_runs(window, source, new_registry):
     app = window(cfg_text(source.url, new_registry().url))
     app.list.set("demo/app0:1.0\nbad line:::\n\nUPPER/case:1\n")
@@ -312,8 +333,11 @@ def test_registries_button_opens_the_editor_lazily(window, monkeypatch):
 @pytest.mark.parametrize(
     ("lang", "texts"),
     [
-        ("zh_CN", ["校验 (F5)", "直传 (F6)", "下载 (F7)", "上传 (F8)", "停止 (Esc)"]),
-        ("en_US", ["Check (F5)", "Copy (F6)", "Save (F7)", "Load (F8)", "Stop (Esc)"]),
+        ("zh_CN", ["校验 (F5)", "直传 (F6)", "监控 (F9)", "下载 (F7)", "上传 (F8)", "停止 (Esc)"]),
+        (
+            "en_US",
+            ["Check (F5)", "Copy (F6)", "Watch (F9)", "Save (F7)", "Load (F8)", "Stop (Esc)"],
+        ),
     ],
 )
 def test_buttons_in_both_languages(window, source, lang, texts):

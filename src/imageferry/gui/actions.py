@@ -21,6 +21,8 @@ from imageferry.jobs.options import TransferOptions, transfer_options
 from imageferry.jobs.results import RunResult
 from imageferry.jobs.runner import BackgroundJob
 from imageferry.jobs.save import run_save, save_options
+from imageferry.jobs.watch import WatchResult, WatchSettings, check_watch_lines, run_watch
+from imageferry.jobs.watch_history import default_history_path
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,20 @@ def copy_job(config: Config, images: ImageList, choices: Choices) -> BackgroundJ
         "copy",
         lambda events, cancel: run_copy(
             config, images.entries, source, targets, opts, events, cancel, images.origin
+        ),
+    )
+
+
+def watch_job(config: Config, images: ImageList, choices: Choices) -> BackgroundJob[WatchResult]:
+    """监控: rounds every cfg.yaml ``interval`` seconds until stopped (history beside cfg.yaml)."""
+    source, targets = _source(config, choices), _targets(config, choices, True)
+    check_watch_lines(images.entries, images.origin)
+    opts = _options(config, choices)
+    settings = WatchSettings(interval=config.interval, history=default_history_path(config))
+    return BackgroundJob(
+        "watch",
+        lambda events, cancel: run_watch(
+            config, images.entries, source, targets, opts, settings, events, cancel, images.origin
         ),
     )
 

@@ -48,6 +48,7 @@ class App:
     BUTTONS = (
         ("check", "Check", "F5"),
         ("copy", "Copy", "F6"),
+        ("watch", "Watch", "F9"),
         ("save", "Save", "F7"),
         ("load", "Load", "F8"),
         ("stop", "Stop", "Esc"),
@@ -118,6 +119,7 @@ class App:
 
     def _bind_keys(self) -> None:
         keys = {"<F5>": self.check, "<F6>": self.copy, "<F7>": self.save, "<F8>": self.load}
+        keys |= {"<F9>": self.watch}
         keys |= {"<Escape>": self.stop, "<Control-q>": self.close}
         keys |= {"<Control-l>": self.list.text.focus_set}
         for key, handler in keys.items():
@@ -176,6 +178,15 @@ class App:
         images = self._images()
         if images is not None:
             self._run(actions.copy_job, images, self.top.choices())
+
+    def watch(self) -> None:
+        """监控 toggles: starts following the list's tags, or stops a running watch."""
+        if self.runs.watching:
+            self.runs.stop()
+            return
+        images = self._images()
+        if images is not None:
+            self._run(actions.watch_job, images, self.top.choices())
 
     def save(self) -> None:
         images = self._images()
@@ -236,9 +247,12 @@ class App:
 
     # shown by the runs -------------------------------------------------------------
     def set_busy(self, busy: bool) -> None:
+        watching = self.runs.watching
         for name, button in self.buttons.items():
-            on = busy if name == "stop" else not busy
+            on = busy if name == "stop" else not busy or (name == "watch" and watching)
             button.state(["!disabled"] if on else ["disabled"])
+        label = _("Stop watching") if watching else _("Watch")
+        self.buttons["watch"].configure(text=f"{label} (F9)")
 
     def show_retry(self, show: bool) -> None:
         if show:
@@ -248,6 +262,7 @@ class App:
 
     def job_title(self, name: str) -> str:
         titles = {"check": "Check", "copy": "Copy", "save": "Save", "load": "Load"}
+        titles["watch"] = "Watch"
         return _(titles.get(name, "Package check"))
 
     # registries and closing ---------------------------------------------------------

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from imageferry.core.errors import PackageError
-from imageferry.core.events import Event, ImageChecked, ImageDone, Message
+from imageferry.core.events import Event, ImageChecked, ImageDone, Message, WatchRound
 from imageferry.gui.actions import failed_lines
 from imageferry.i18n import _
 from imageferry.jobs.inputs import ImageList
+from imageferry.jobs.progress import RunProgress
 from imageferry.jobs.runner import BackgroundJob
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ class Runs:
     @property
     def busy(self) -> bool:
         return self.job is not None
+
+    @property
+    def watching(self) -> bool:
+        return self.job is not None and self.job.name == "watch"
 
     def start(self, job: BackgroundJob[Any], images: ImageList | None, then: Done | None = None):
         self.job, self.images, self._then = job, images, then
@@ -79,6 +85,11 @@ class Runs:
         elif isinstance(event, ImageChecked):
             self.checked.append(event)
             log.add(_check_text(event), "ok" if event.ok else "error")
+        elif isinstance(event, WatchRound) and self.job is not None:
+            self.job.progress = RunProgress()  # each round counts afresh
+            text = _round_text(event)
+            log.add(text, "error" if event.failed or event.error else "ok")
+            self.app.status.note(text)
 
     def _finish(self, job: BackgroundJob[Any]) -> None:
         log = self.app.log
@@ -117,6 +128,22 @@ class Runs:
             self.app.log.add(_("  line {line}: {text}").format(line=n, text=text), "error")
         self.app.status.say(_("Done, {count} failed").format(count=len(lines)))
         self.app.show_retry(bool(self.retry_lines))
+
+
+def _round_text(event: WatchRound) -> str:
+    text = _("Round {round} ({at}): {copied} copied, {skipped} same, {failed} failed").format(
+        round=event.round,
+        at=time.strftime("%H:%M:%S", time.localtime(event.finished_at)),
+        copied=event.copied,
+        skipped=event.skipped,
+        failed=event.failed,
+    )
+    if event.error:
+        text += f"; {event.error}"
+    if event.next_at is not None:
+        next_at = time.strftime("%H:%M:%S", time.localtime(event.next_at))
+        text += _("; next round at {time}").format(time=next_at)
+    return text
 
 
 def _check_text(row: ImageChecked) -> str:

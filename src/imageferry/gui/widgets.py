@@ -131,6 +131,7 @@ class StatusPanel(ttk.Frame):
         self.numbers.grid(row=2, column=0, sticky="w")
         self.bar = ttk.Progressbar(self, mode="determinate", maximum=1000)
         self.bar.grid(row=3, column=0, sticky="ew", pady=(2, 0))
+        self.watch_note = ttk.Label(self, text="", style="Hint.TLabel")
         self.columnconfigure(0, weight=1)
 
     def show(self, snap: ProgressSnapshot) -> None:
@@ -165,3 +166,11 @@ class StatusPanel(ttk.Frame):
 
     def say(self, text: str) -> None:
         self.stage.configure(text=text)
+
+    def note(self, text: str) -> None:
+        """The last watch round and the next one's time (hidden when empty)."""
+        self.watch_note.configure(text=text)
+        if text:
+            self.watch_note.grid(row=4, column=0, sticky="w", pady=(2, 0))
+        else:
+            self.watch_note.grid_remove()
