@@ -81,8 +81,6 @@ def one_language(lang: str, work: Path, proxy: FaultProxy, target: str, samples)
     pump(root, lambda: not app.runs.busy)
     shoot(f"{lang}-done-failed")
     root.destroy()
-    del app, root
-    gc.collect()  # Tk variables must go on this thread, not in a worker's collection
 
 
 def main() -> int:
@@ -102,6 +100,7 @@ def main() -> int:
                 target = start_registry(work / f"dst-{lang}")
                 try:
                     one_language(lang, work, proxy, target.url, samples)
+                    gc.collect()  # Tk variables must go on this thread, not a worker's
                 finally:
                     target.stop()
         finally:
