@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.events import ImageChecked, ImageDone, PlanReady, StageStarted
 from imageferry.jobs.check import run_check
@@ -143,9 +144,9 @@ def test_check_sends_a_row_per_line_as_it_goes(source):
         images.entries,
         RegistryConfig(registry=source.url),
         [],
-        policy=transfer_options(config).policy,
-        cancel=BackgroundJob("x", lambda e, c: None).cancel,
-        events=lambda e: seen.append(e) if isinstance(e, ImageChecked) else None,
+        transfer_options(config),
+        lambda e: seen.append(e) if isinstance(e, ImageChecked) else None,
+        CancelToken(),
     )
     assert len(seen) == 13 and len(report.rows) == 13
     assert sorted(r.line for r in seen) == [r.line for r in report.rows]

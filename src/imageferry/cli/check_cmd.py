@@ -33,11 +33,10 @@ def run(args: argparse.Namespace) -> int:
                 images.entries,
                 source,
                 targets,
-                policy=opts.policy,
-                cancel=cancel,
-                events=renderer,
-                workers=opts.workers,
-                origin=images.origin,
+                opts,
+                renderer,
+                cancel,
+                images.origin,
             )
         except KeyboardInterrupt:
             cancel.cancel()

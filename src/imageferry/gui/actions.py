@@ -61,15 +61,7 @@ def check_job(config: Config, images: ImageList, choices: Choices) -> Background
     job = BackgroundJob(
         "check",
         lambda events, cancel: run_check(
-            config,
-            images.entries,
-            source,
-            targets,
-            policy=opts.policy,
-            cancel=cancel,
-            events=events,
-            workers=opts.workers,
-            origin=images.origin,
+            config, images.entries, source, targets, opts, events, cancel, images.origin
         ),
     )
     job.progress.expect_images(len(images.entries))

@@ -23,6 +23,7 @@ from imageferry.engine.locations import (
 )
 from imageferry.engine.plan import target_digest
 from imageferry.jobs.load import verify_package
+from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_references
 
 NOT_FOUND = "not found in the source registry"
@@ -45,14 +46,13 @@ def run_check(
     entries: list[ListEntry],
     source_cfg: RegistryConfig,
     target_cfgs: list[RegistryConfig],
-    *,
-    policy: RetryPolicy,
-    cancel: CancelToken,
+    options: TransferOptions,
     events: EventSink,
-    workers: int = 5,
+    cancel: CancelToken,
     origin: str = "image list",
 ) -> CheckReport:
     """Blocking. Each line's row is also sent to ``events`` as soon as it is known."""
+    policy, workers = options.policy, options.workers
     source = open_registry(config, source_cfg, writable=False)
     targets = [open_target(config, t) for t in target_cfgs]
 
