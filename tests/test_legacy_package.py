@@ -2,37 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-import zstandard
 
-from support.verify import ACCEPT, assert_image_copied
+from support.packages import compress, legacy_entries, tar_of
+from support.verify import assert_image_copied, get_manifest
 
 SKIP = "https://last.img/skip/it:"
 
 
 def _single_images(source):
     return [s for s in source.samples if "index" not in s.media_type and "list" not in s.media_type]
-
-
-def _get(url: str, accept: str | None = None) -> bytes:
-    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return resp.read()
-
-
-def _suffix(desc: dict) -> str:  # as image-transmit names its entries
-    if desc["mediaType"].endswith("tar.gzip") and desc["size"] > 32:
-        return ".tar.gz"
-    if desc["mediaType"].endswith("tar"):
-        return ".tar"
-    return ".json" if desc["mediaType"].endswith("json") else ".raw"
 
 
 def write_legacy_package(
@@ -47,36 +30,11 @@ def write_legacy_package(
 ) -> Path:
     """The files image-transmit writes: data tars of <hex>.<suffix> entries, and the meta."""
     folder.mkdir(parents=True, exist_ok=True)
-    manifests, blobs, entries = {}, {}, {}
-    for s in samples:
-        url = f"{source.server.host}/{s.repository}:{s.tag}"
-        raw = _get(f"{source.url}/v2/{s.repository}/manifests/{s.tag}", ACCEPT)
-        manifests[url] = raw.decode()
-        doc = json.loads(raw)
-        for desc in [doc["config"], *doc["layers"]]:
-            hex_ = desc["digest"].split(":")[1]
-            if hex_ in skip:
-                blobs[hex_] = [f"{SKIP}{base}"]
-                continue
-            blobs.setdefault(hex_, []).append(url)
-            if hex_ not in entries:
-                entries[hex_] = (
-                    hex_ + _suffix(desc),
-                    _get(f"{source.url}/v2/{s.repository}/blobs/{desc['digest']}"),
-                )
+    manifests, blobs, entries = legacy_entries(source, samples, skip, base or "base_meta.yaml")
     names = sorted(entries)
     datafiles = {}
     for i, part in enumerate((names[::2], names[1::2])):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for hex_ in part:
-                name, data = entries[hex_]
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        data = buf.getvalue()
-        if compressor == "zstd":
-            data = zstandard.ZstdCompressor().compress(data)
+        data = compress(tar_of([entries[h] for h in part]), compressor)
         name = f"{stem}_{i}.{compressor}"
         (folder / name).write_bytes(data)
         datafiles[name] = len(data)
@@ -113,9 +71,9 @@ def test_image_transmit_incremental_needs_its_base(source, new_registry, cli, tm
     samples = [s for s in _single_images(source) if s.repository.startswith("demo/app")]
     full = write_legacy_package(tmp_path / "full", source, samples[:1])
     base_layers = {
-        json.loads(_get(f"{source.url}/v2/{samples[0].repository}/manifests/1.0", ACCEPT))[
-            "layers"
-        ][0]["digest"].split(":")[1]
+        json.loads(get_manifest(source.url, samples[0].repository, "1.0"))["layers"][0][
+            "digest"
+        ].split(":")[1]
     }
     inc = write_legacy_package(
         tmp_path / "inc",

@@ -112,7 +112,9 @@ def compress(data: bytes, how: str) -> bytes:
     return data
 
 
-def legacy_entries(source, samples, skip: set[str] = frozenset()) -> tuple[dict, dict, dict]:
+def legacy_entries(
+    source, samples, skip: set[str] = frozenset(), base: str = "base_meta.yaml"
+) -> tuple[dict, dict, dict]:
     """(manifests, blobs, entries) of ``samples`` as image-transmit records them."""
     manifests, blobs, entries = {}, {}, {}
     for s in samples:
@@ -123,7 +125,7 @@ def legacy_entries(source, samples, skip: set[str] = frozenset()) -> tuple[dict,
         for desc in [doc["config"], *doc["layers"]]:
             hex_ = desc["digest"].split(":")[1]
             if hex_ in skip:
-                blobs[hex_] = [f"{SKIP}base_meta.yaml"]
+                blobs[hex_] = [f"{SKIP}{base}"]
                 continue
             blobs.setdefault(hex_, []).append(url)
             if hex_ not in entries:
