@@ -23,14 +23,14 @@ class TransferOptions:
 def workers_from(config: Config, maxconn: int | None) -> int:
     n = maxconn if maxconn is not None else config.maxconn
     if not 1 <= n <= 64:
-        raise InputError(f"-j/--maxconn (connections) must be between 1 and 64, not {n}")
+        raise InputError(f"connections (maxconn, -j) must be between 1 and 64, not {n}")
     return n
 
 
 def policy_from(config: Config, retries: int | None) -> RetryPolicy:
     n = retries if retries is not None else config.retries
     if not 0 <= n <= 20:
-        raise InputError(f"--retries must be between 0 and 20, not {n}")
+        raise InputError(f"retries (--retries) must be between 0 and 20, not {n}")
     return RetryPolicy(retries=n)
 
 
