@@ -304,3 +304,30 @@ def test_a_trust_store_fallback_is_logged(monkeypatch, caplog):
     caplog.set_level(logging.WARNING)
     make_ssl_context(None, False)
     assert "truststore" in caplog.text and "instead" in caplog.text
+
+
+def test_index_child_of_another_size_fails_that_image(hostile, new_registry, cli):
+    """A child manifest must have the digest and the size its index lists."""
+    child = _manifest()
+    listed = {"mediaType": OCI_MANIFEST, "digest": _sha256(child), "size": len(child) + 7}
+    listed["platform"] = {"os": "linux", "architecture": "amd64"}
+    index = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [listed]}
+    ).encode()  # fmt: skip
+
+    def handler(req):
+        if req.path.endswith("/manifests/1"):
+            reply(req, 200, index, {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+        elif req.path.endswith(f"/manifests/{_sha256(child)}"):
+            reply(req, 200, child, {"Content-Type": OCI_MANIFEST})
+        else:
+            reply(req, 404 if "/v2/" != req.path.split("?")[0] else 200, b"{}")
+
+    source = hostile(handler)
+    target = new_registry()
+    result = cli("copy", "multi/app:1", "--from", source.url, "--to", target.url,
+                 "--retries", "0", "--json")  # fmt: skip
+    assert result.returncode == 1, result.output
+    (row,) = result.json()["images"]
+    assert row["status"] == "failed" and "its index lists" in row["error"]

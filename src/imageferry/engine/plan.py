@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
-from imageferry.core.errors import Cancelled, ImageFerryError, InputError, RegistryError
+from imageferry.core.errors import (
+    Cancelled,
+    DigestMismatchError,
+    ImageFerryError,
+    InputError,
+    RegistryError,
+)
 from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import (
@@ -91,7 +97,7 @@ def resolve_manifests(
         have = ", ".join(str(c.platform) for c in top.children if c.platform) or "none"
         wanted = ", ".join(str(p) for p in platforms)
         raise InputError(f"{ref}: no manifest for platform {wanted} (it has: {have})")
-    children = [source.get_manifest(ref.repository, str(c.digest)) for c in chosen]
+    children = [_child(source, ref, c) for c in chosen]
     for child in children:
         if child.is_index:
             raise InputError(f"{ref}: nested indexes are not supported")
@@ -101,6 +107,20 @@ def resolve_manifests(
     if len(children) == 1:
         return children, blobs
     return [*children, build_index(top, chosen)], blobs
+
+
+def _child(source: BlobSource, ref: Reference, desc: Descriptor) -> Manifest:
+    """A child of an index, checked against the size the index lists (its digest is checked
+    by the source)."""
+    child = source.get_manifest(ref.repository, str(desc.digest))
+    if child.size != desc.size:
+        raise DigestMismatchError(
+            f"{ref}: the manifest {desc.digest} has {child.size} bytes, its index lists "
+            f"{desc.size}: the source serves something else than the index names",
+            expected=f"{desc.size} bytes",
+            actual=f"{child.size} bytes",
+        )
+    return child
 
 
 def _unique(blobs: list[Descriptor] | tuple[Descriptor, ...]) -> list[Descriptor]:
