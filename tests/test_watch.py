@@ -7,8 +7,10 @@ import hashlib
 import hmac
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -156,6 +158,35 @@ def test_failing_webhook_never_stops_the_watch_nor_shows_its_secret(new_registry
     log = (tmp_path / "w.log").read_text()
     for secret in ("SECRETTOKEN42", "PSST"):
         assert secret not in result.output and secret not in log
+    assert target_digest(dst.url, "demo/app", "1.0") is not None
+
+
+def test_a_webhook_that_does_not_speak_http_never_stops_the_watch(new_registry, cli, tmp_path):
+    src, dst = new_registry(), new_registry()
+    push_tags(src.url, "demo/app", ["1.0"])
+    junk = socket.socket()
+    junk.bind(("127.0.0.1", 0))
+    junk.listen(8)
+
+    def answer_junk() -> None:
+        for _ in range(3):
+            try:
+                conn, _addr = junk.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-not-http\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_junk, daemon=True).start()
+    try:
+        port = junk.getsockname()[1]
+        write_cfg(tmp_path, src.url, dst.url, f"webhook:\n- http://127.0.0.1:{port}/hook\n")
+        result = cli("watch", "demo/app", "--once")
+    finally:
+        junk.close()
+    assert result.returncode == 0, result.output
+    assert "not an HTTP answer" in result.stderr and "internal error" not in result.output
     assert target_digest(dst.url, "demo/app", "1.0") is not None
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -26,6 +28,8 @@ from imageferry.core.config import DingTalkConfig
 from imageferry.core.errors import Cancelled
 from imageferry.core.events import EventSink, Message
 from imageferry.engine.execute import ImageResult
+
+log = logging.getLogger(__name__)
 
 DINGTALK_URL = "https://oapi.dingtalk.com/robot/send"
 DINGTALK_URL_ENV = "IMAGEFERRY_DINGTALK_URL"  # tests point DingTalk at a local receiver
@@ -155,6 +159,9 @@ class Notifier:
                 self._send(hook, note.payload(), given_up)
         except Cancelled:
             return  # stopping: the rest of the notes are dropped
+        except Exception as exc:  # a notification never ends a watch
+            log.exception("notifications of round %d", note.round)
+            self.events(Message("warning", f"notifications failed: {type(exc).__name__}"))
 
     def _send_dingtalk(self, note: RoundNote, given_up: set[str]) -> None:
         images = list(note.images)
@@ -208,6 +215,8 @@ class Notifier:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             return f"cannot connect: {type(reason).__name__}: {str(reason)[:120]}"
+        except http.client.HTTPException as exc:  # the receiver does not speak HTTP
+            return f"not an HTTP answer ({type(exc).__name__})"
         return _dingtalk_problem(answer) if receiver.dingtalk else ""
 
 

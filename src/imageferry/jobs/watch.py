@@ -24,6 +24,7 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError, NotFoundError
 from imageferry.core.events import EventSink, Message, WatchRound
 from imageferry.core.imagelist import RENAME_ARROW, ListEntry
+from imageferry.core.reference import check_tag
 from imageferry.core.versions import parse_version, tags_at_or_above
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import Registry, open_registry, repository_tags
@@ -237,15 +238,27 @@ class _Watch:
         except NotFoundError:
             self.events(Message("warning", f"line {entry.line}: {repo} is not in the source yet"))
             return []
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:  # one repository's problem is not every line's
+            self.events(Message("error", f"line {entry.line}: cannot list {repo}'s tags: {exc}"))
+            return []
+        tags = [t for t in tags if _is_tag(t)]  # a name no reference can hold is not followed
         chosen = tags_at_or_above(tags, tag) if tag is not None else tags
         pattern = self.settings.tags
         return [t for t in chosen if pattern is None or pattern.search(t)]
 
     def _digest(self, registry: Registry, entry: ListEntry) -> str | None:
         ref = entry.source
-        digest = self.options.policy.run(
-            lambda: registry.manifest_digest(ref.repository, ref.tag_or_digest), self.cancel
-        )
+        try:
+            digest = self.options.policy.run(
+                lambda: registry.manifest_digest(ref.repository, ref.tag_or_digest), self.cancel
+            )
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            self.events(Message("error", f"line {entry.line}: cannot look up {ref}: {exc}"))
+            return None
         return str(digest) if digest is not None else None
 
     def _target_refs(self, entry: ListEntry) -> list[str]:
@@ -270,6 +283,14 @@ class _Watch:
             self.events(
                 Message("warning", f"cannot write watch history {history.path}: {exc.strerror}")
             )
+
+
+def _is_tag(name: str) -> bool:
+    try:
+        check_tag(name)
+    except ImageFerryError:
+        return False
+    return True
 
 
 def _for_tag(entry: ListEntry, tag: str) -> ListEntry:
