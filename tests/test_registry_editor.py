@@ -209,6 +209,24 @@ def test_a_file_that_is_not_yaml_starts_empty_and_is_kept_as_bak(tmp_path):
     assert load_config(path).target[0].registry == "http://c:5000"
 
 
+@pytest.mark.parametrize("encoding", ["gbk", "utf-16"])
+def test_a_cfg_yaml_in_a_windows_encoding_is_edited_not_wiped(tmp_path, encoding):
+    path = tmp_path / "cfg.yaml"
+    text = (
+        "# 公司仓库配置\nsource:\n- name: 公司\n  registry: http://a:5000\n"
+        "maxconn: 7\nlang: zh_CN\n"
+    )
+    path.write_bytes(text.encode(encoding))
+    found = read_registries(path)
+    assert found.readable and [s.name for s in found.sources] == ["公司"]
+    backup = save_registries(path, found.sources, [RegistryEntry(registry="http://c:5000")])
+    assert backup is None
+    config = load_config(path)
+    assert config.maxconn == 7 and config.lang == "zh_CN"
+    assert [s.registry for s in config.source] == ["http://a:5000"]
+    assert "# 公司仓库配置" in path.read_text(encoding="utf-8")
+
+
 def test_password_kept_in_keyring_is_used_by_copy(
     source, new_registry, cli, tmp_path, plain_keyring
 ):

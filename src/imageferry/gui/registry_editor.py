@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import tkinter as tk
+from tkinter import messagebox
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -216,12 +217,19 @@ class RegistryEditor:
             self.status.configure(text=_("Fix the fields marked in red, then save again."))
             return
         try:
-            registries.save_registries(
+            backup = registries.save_registries(
                 self.config_path, self.entries["source"], self.entries["target"]
             )
         except ImageFerryError as exc:
             self.status.configure(text=str(exc))
             return
+        if backup is not None:
+            text = _("{path} could not be read as YAML; the old file is kept as {backup}.")
+            messagebox.showinfo(
+                _("Registries"),
+                text.format(path=self.config_path, backup=backup),
+                parent=self.top,
+            )
         self.top.destroy()
         self.on_saved()
 

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from imageferry.core.config import RegistryConfig, parse_registry_url
+from imageferry.core.errors import ImageFerryError
+from imageferry.core.textfile import read_text_file
 
 Kind = Literal["source", "target"]
 FIELDS = (
@@ -79,10 +81,10 @@ def round_trip_yaml() -> Any:
 
 def load_document(path: Path) -> Any:
     """The round-trip document, or None when the file is not a YAML mapping."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # as cfg.yaml is read: UTF-8, UTF-16 with a BOM, GBK, the ANSI code page
+        text = read_text_file(path)
         doc = round_trip_yaml().load(text)
-    except (OSError, UnicodeDecodeError):
+    except (OSError, ImageFerryError):
         return None
     except Exception:  # ruamel raises many kinds (scanner, parser, duplicate keys, ...)
         return None

@@ -42,7 +42,7 @@ def save_registries(
     if doc is None:
         backup = path.with_name(path.name + ".bak")
         doc = _new_document()
-    _keep_passwords([*sources, *targets])
+    leave_keyring = _keep_passwords([*sources, *targets])
     for kind, entries in (("source", sources), ("target", targets)):
         doc[kind] = _merged(doc.get(kind), entries)
     out = io.StringIO()
@@ -53,6 +53,8 @@ def save_registries(
         except OSError as exc:
             raise ConfigError(f"cannot keep {path} as {backup}: {exc.strerror or exc}") from None
     _write_atomically(path, out.getvalue())
+    for registry, user in leave_keyring:  # only once cfg.yaml holds the password
+        passwords.delete_password(registry, user)
     return backup
 
 
@@ -62,7 +64,10 @@ def _new_document() -> Any:
     return CommentedMap()
 
 
-def _keep_passwords(entries: list[RegistryEntry]) -> None:
+def _keep_passwords(entries: list[RegistryEntry]) -> list[tuple[str, str]]:
+    """Put passwords into the keyring; return the (registry, user) entries to remove from it
+    after cfg.yaml, which now holds their passwords, is written."""
+    leave: list[tuple[str, str]] = []
     for entry in entries:
         if not entry.user.strip() or not entry.password or entry.password_is_env:
             continue
@@ -75,7 +80,8 @@ def _keep_passwords(entries: list[RegistryEntry]) -> None:
         if entry.keep_in_keyring:
             passwords.set_password(entry.registry.strip(), user, entry.password)
         elif entry.from_keyring:
-            passwords.delete_password(entry.registry.strip(), user)  # now in cfg.yaml instead
+            leave.append((entry.registry.strip(), user))
+    return leave
 
 
 def _merged(old: Any, entries: list[RegistryEntry]) -> Any:
