@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -96,3 +97,25 @@ def test_same_target_twice_is_one_target(source, new_registry, cli):
     assert result.returncode == 0, result.output
     assert len(result.json()["images"]) == 1
     assert get_manifest(target.url, "demo/app0", "1.0") is not None
+
+
+def test_output_in_a_narrow_code_page_never_breaks(cli, tmp_path):
+    """Windows writes redirected output in its ANSI code page: a Chinese path must not crash."""
+    missing = tmp_path / "交付" / "x_meta.yaml"
+    result = cli("check", str(missing), "--json", env={"PYTHONIOENCODING": "cp1252"})
+    assert result.returncode == 2, result.output
+    assert "Traceback" not in result.output
+    doc = result.json()
+    assert doc["ok"] is False and "交付" in doc["error"]
+
+
+def test_a_list_piped_in_utf16_is_read(source, cli):
+    text = "demo/app0:1.0\n"
+    check = subprocess.run(
+        [sys.executable, "-m", "imageferry", "check", "--from", source.url, "-l", "-", "--json"],
+        input=b"\xff\xfe" + text.encode("utf-16-le"),
+        capture_output=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr.decode()
+    assert json.loads(check.stdout)["images"][0]["digest"]

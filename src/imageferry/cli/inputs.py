@@ -8,7 +8,7 @@ from pathlib import Path
 
 from imageferry.core.config import Config, RegistryConfig, find_config
 from imageferry.core.errors import InputError
-from imageferry.core.textfile import read_text_file
+from imageferry.core.textfile import decode_text, read_text_file
 from imageferry.jobs import inputs
 from imageferry.jobs.inputs import ImageList
 
@@ -28,7 +28,7 @@ def read_image_list(args: argparse.Namespace) -> ImageList:
     if args.list == "-" or (not args.list and not args.images and _stdin_is_piped()):
         if sys.stdin is None:
             raise InputError("-l -: there is no standard input to read the list from")
-        text, origin = sys.stdin.read(), "standard input"
+        text, origin = decode_text(sys.stdin.buffer.read(), "standard input"), "standard input"
     elif args.list:
         text, origin = read_text_file(Path(args.list)), str(args.list)
     elif args.images:

@@ -114,9 +114,26 @@ def _lang(args: argparse.Namespace) -> list[str]:
     return ["--lang", args.lang] if args.lang else []
 
 
+def _unbreakable_output() -> None:
+    """Output redirected on Windows is in the ANSI code page, which cannot hold every name:
+    write UTF-8 to files and pipes, and never fail on a character a console cannot show."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        try:
+            if stream.isatty():
+                reconfigure(errors="backslashreplace")
+            else:
+                reconfigure(encoding="utf-8", errors="backslashreplace")
+        except (OSError, ValueError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     # pydantic scans every installed package for plugins when it starts; we use none.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _unbreakable_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
