@@ -106,3 +106,22 @@ def test_cache_info_and_prune_do_not_create_the_folder(cli, tmp_path):
     prune = cli("cache", "prune", "--cache", str(missing))
     assert prune.returncode == 0, prune.output
     assert not (tmp_path / "nonexistent").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512"])
+def test_every_verified_algorithm_is_a_cache_entry_and_a_package_entry(tmp_path, algorithm):
+    from imageferry.cache.store import BlobCache
+    from imageferry.core.digest import Digest
+    from imageferry.package.tarfmt import digest_of_name
+
+    data = b"layer" * 100
+    digest = Digest.of_bytes(data, algorithm)
+    cache = BlobCache(tmp_path / "cache")
+    temp, f = cache.new_temp()
+    with f:
+        f.write(data)
+    cache.commit(temp, digest)
+    assert cache.lookup(digest, len(data)) is not None
+    assert cache.info().entries == 1  # listed, so counted and pruned like the others
+    assert digest_of_name(f"blobs/{algorithm}/{digest.hex}") == str(digest)
+    assert digest_of_name(f"blobs/{algorithm}/{digest.hex}0") is None  # length belongs to it

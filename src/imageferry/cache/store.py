@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import secrets
 import stat
 import threading
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from imageferry.core.digest import Digest
+from imageferry.core.digest import HEX_LENGTH, Digest, is_digest_path
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
@@ -159,10 +158,10 @@ class BlobCache:
         out = []
         for algorithm in _listdir(self._folder("blobs")):
             folder = self._folder("blobs", algorithm)
-            if folder is None or algorithm not in _HEX_LENGTH:
+            if folder is None or algorithm not in HEX_LENGTH:
                 continue
             for name in _listdir(folder):
-                if not _HEX_RE.fullmatch(name) or len(name) != _HEX_LENGTH[algorithm]:
+                if not is_digest_path(algorithm, name):
                     continue
                 try:
                     st = os.lstat(folder / name)
@@ -218,10 +217,6 @@ class BlobCache:
             freed += st.st_size
             total -= st.st_size
         return PruneResult(removed, freed, len(entries) - removed, total)
-
-
-_HEX_LENGTH = {"sha256": 64, "sha512": 128}
-_HEX_RE = re.compile(r"[0-9a-f]+")
 
 
 def _plain(st: os.stat_result, kind: Callable[[int], bool]) -> bool:

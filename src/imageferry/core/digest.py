@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 from imageferry.core.errors import DigestMismatchError, InputError
 
-_ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+# Every algorithm imageferry verifies, with the length of its hex digest: the one table
+# for digests in references, package entry names and cache file names.
+HEX_LENGTH = {"sha256": 64, "sha384": 96, "sha512": 128}
+_ALGORITHMS = HEX_LENGTH
 _DIGEST_RE = re.compile(r"^([a-z0-9]+):([a-f0-9]+)$")
 
 
@@ -84,3 +87,12 @@ def verified_chunks(
         )
     if held is not None:
         yield held
+
+
+def is_digest_path(algorithm: str, hex_: str) -> bool:
+    """``<algorithm>/<hex>`` names a blob: a known algorithm and a hex digest of its length."""
+    length = HEX_LENGTH.get(algorithm)
+    return length is not None and len(hex_) == length and _HEX_RE.fullmatch(hex_) is not None
+
+
+_HEX_RE = re.compile(r"[0-9a-f]+")

@@ -12,11 +12,10 @@ from __future__ import annotations
 import queue
 import threading
 import tkinter as tk
-from tkinter import messagebox
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from tkinter import ttk
+from tkinter import messagebox, ttk
 from typing import Literal
 
 from imageferry.core.errors import ImageFerryError

@@ -10,11 +10,13 @@ import re
 import tarfile
 from collections.abc import Callable, Iterator
 
+from imageferry.core.digest import is_digest_path
+
 BLOCK = 512
 USTAR_MAX_SIZE = 8**11 - 1  # 11 octal digits: one byte short of 8 GiB
 _SIZE_FIELD = slice(124, 136)
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
-_BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]{64}|[a-f0-9]{128})$")
+_BLOB_NAME = re.compile(r"^blobs/([a-z0-9]+)/([a-f0-9]+)$")  # and is_digest_path()
 LAYOUT_NAMES = ("oci-layout", "index.json")
 
 
@@ -76,14 +78,17 @@ def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
         raise ValueError(f"{where}: entry '{name}' is not a regular file (links are refused)")
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:
         raise ValueError(f"{where}: entry '{name}' has an unsafe path")
-    if not (_BLOB_NAME.match(name) or name in LAYOUT_NAMES):
+    if not (digest_of_name(name) or name in LAYOUT_NAMES):
         raise ValueError(f"{where}: unexpected entry '{name}'")
     return name, info.size
 
 
 def digest_of_name(name: str) -> str | None:
+    """``algorithm:hex`` for an entry ``blobs/<algorithm>/<hex>`` of a known algorithm."""
     m = _BLOB_NAME.match(name)
-    return f"{m.group(1)}:{m.group(2)}" if m else None
+    if m is None or not is_digest_path(m.group(1), m.group(2)):
+        return None
+    return f"{m.group(1)}:{m.group(2)}"
 
 
 def read_span(read: Callable[[int], bytes], size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
