@@ -16,6 +16,21 @@ def test_check_that_cannot_reach_a_target_is_not_a_pass(source, cli):
     assert "1 target lookup(s) failed" in result.stdout
 
 
+def test_check_against_a_target_passes_only_when_it_holds_every_image(source, new_registry, cli):
+    target = new_registry()
+    args = ("check", "demo/app0:1.0", "demo/app1:1.0", "--from", source.url, "--to", target.url)
+    before = cli(*args)
+    assert before.returncode == 1, before.output
+    assert "2 not there" in before.stdout
+    assert cli("copy", "demo/app0:1.0", "--from", source.url, "--to", target.url).returncode == 0
+    half = cli(*args, "--json")
+    assert half.returncode == 1 and [r["ok"] for r in half.json()["images"]] == [True, False]
+    assert cli("copy", "demo/app1:1.0", "--from", source.url, "--to", target.url).returncode == 0
+    after = cli(*args)
+    assert after.returncode == 0, after.output
+    assert "on the target(s): 2 same" in after.stdout
+
+
 def test_not_done_list_keeps_renames_and_line_numbers(source, new_registry, cli, tmp_path):
     target = new_registry()
     (tmp_path / "list.txt").write_text("demo/app0:1.0\nnothere:1 -> renamed/x:2\n")

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _row_json(r: ImageChecked) -> dict:
-    return {**r.__dict__, "targets": [t.__dict__ for t in r.targets]}
+    return {**r.__dict__, "ok": r.ok, "targets": [t.__dict__ for t in r.targets]}
 
 
 def _print(report: CheckReport) -> None:
@@ -76,9 +76,12 @@ def _print(report: CheckReport) -> None:
     rows = report.rows
     missing = sum(1 for r in rows if r.missing)
     unknown = sum(1 for r in rows if not r.exists and not r.missing)
-    targets_unknown = sum(1 for r in rows for t in r.targets if t.state == "error")
+    states = [t.state for r in rows for t in r.targets]
     print(
         f"{len(rows)} image(s), {len(rows) - missing - unknown} found, {missing} missing"
         + (f", {unknown} could not be checked" if unknown else "")
-        + (f", {targets_unknown} target lookup(s) failed" if targets_unknown else "")
+        + (f"; on the target(s): {states.count('same')} same" if states else "")
+        + (f", {states.count('missing')} not there" if "missing" in states else "")
+        + (f", {states.count('differs')} different" if "differs" in states else "")
+        + (f", {states.count('error')} target lookup(s) failed" if "error" in states else "")
     )

@@ -96,8 +96,8 @@ class ImageChecked:
 
     @property
     def ok(self) -> bool:
-        """Found in the source, and every target could be asked."""
-        return self.exists and all(t.state != "error" for t in self.targets)
+        """Found in the source, and every target already holds the same image."""
+        return self.exists and all(t.state == "same" for t in self.targets)
 
 
 @dataclass(frozen=True)
