@@ -274,6 +274,8 @@ def test_esc_stops_a_copy_and_f6_resumes_it(window, slow_source, new_registry):
     pump(app, lambda: idle(app), 30)
     assert job.result is not None and job.result.cancelled
     assert "Stopped" in app.status.stage.cget("text")
+    assert "dst: 0/1 done, 0 failed, 1 stopped" in app.status.counts.cget("text")
+    assert "– left" in app.status.numbers.cget("text")  # no time left for a stopped job
     assert "resume" in app.log.lines()
     assert get_manifest(target.url, "big/gui", "1") is None
 

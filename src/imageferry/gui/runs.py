@@ -64,9 +64,10 @@ class Runs:
         if job.running:
             self.app.root.after(POLL_MS, self._poll)
             return
-        for event in job.drain():
-            self._event(event)
-        self.app.status.show(job.progress.snapshot())
+        while events := job.drain():  # everything the job said, however much
+            for event in events:
+                self._event(event)
+        self.app.status.show(job.progress.snapshot(), running=False)
         self.job = None
         self.app.set_busy(False)
         self._finish(job)

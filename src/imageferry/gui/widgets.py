@@ -134,7 +134,7 @@ class StatusPanel(ttk.Frame):
         self.watch_note = ttk.Label(self, text="", style="Hint.TLabel")
         self.columnconfigure(0, weight=1)
 
-    def show(self, snap: ProgressSnapshot) -> None:
+    def show(self, snap: ProgressSnapshot, running: bool = True) -> None:
         stages = {
             "planning": _("Planning"),
             "transferring": _("Transferring"),
@@ -144,8 +144,9 @@ class StatusPanel(ttk.Frame):
         self.stage.configure(text=stages.get(snap.stage, snap.stage))
         rows = [
             _("{name}: {done}/{total} done, {failed} failed").format(
-                name=t.name or _("package"), done=t.done, total=t.total, failed=t.failed
+                name=t.name or _("package"), done=t.delivered, total=t.total, failed=t.failed
             )
+            + (_(", {stopped} stopped").format(stopped=t.stopped) if t.stopped else "")
             for t in snap.targets
         ] or [
             _("Images: {done}/{total} done, {failed} failed").format(
@@ -158,7 +159,7 @@ class StatusPanel(ttk.Frame):
                 done=human_bytes(snap.bytes_done),
                 total=human_bytes(snap.bytes_total),
                 speed=human_bytes(snap.speed),
-                eta=human_seconds(snap.eta),
+                eta=human_seconds(snap.eta if running else None),
             )
         )
         fraction = snap.fraction

@@ -30,6 +30,11 @@ class TargetCount:
     done: int = 0  # finished, whatever the outcome
     failed: int = 0
     total: int = 0
+    stopped: int = 0  # cancelled before they were complete
+
+    @property
+    def delivered(self) -> int:
+        return self.done - self.failed - self.stopped
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class RunProgress:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stage: str = "planning"
     _per_image: int = 0  # images each target receives
-    _targets: dict[str, list[int]] = field(default_factory=dict)  # name -> [done, failed]
+    _targets: dict[str, list[int]] = field(default_factory=dict)  # name -> [done, failed, stopped]
     _bytes_read: int = 0
     _not_needed: int = 0  # planned bytes that targets already had (skipped, mounted)
     _seen: set[str] = field(default_factory=set)
@@ -101,11 +106,12 @@ class RunProgress:
             self._per_image = event.images
             self._bytes_total = event.bytes_total
             for name in event.targets or ("",):
-                self._targets.setdefault(name, [0, 0])
+                self._targets.setdefault(name, [0, 0, 0])
         elif isinstance(event, ImageDone):
-            counts = self._targets.setdefault(event.target_name, [0, 0])
+            counts = self._targets.setdefault(event.target_name, [0, 0, 0])
             counts[0] += 1
             counts[1] += event.status == "failed"
+            counts[2] += event.status == "cancelled"
         elif isinstance(event, ImageChecked):
             self._checked[0] += 1
             self._checked[1] += not event.ok
@@ -130,7 +136,7 @@ class RunProgress:
 
     def _counts(self, done: int, total: int, read: int, seconds: float) -> ProgressSnapshot:
         targets = tuple(
-            TargetCount(name, d, f, self._per_image) for name, (d, f) in self._targets.items()
+            TargetCount(name, d, f, self._per_image, c) for name, (d, f, c) in self._targets.items()
         )
         if self._checked[0]:
             images = (self._checked[0], self._checked[1], self._per_image)

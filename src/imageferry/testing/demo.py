@@ -18,7 +18,6 @@ from imageferry.registry import Registry
 from imageferry.testing.images import push_sample_set
 from imageferry.testing.registry_server import start_registry
 
-
 PREFLIGHT = "check (校验) before copying"
 
 
