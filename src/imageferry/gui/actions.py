@@ -113,20 +113,23 @@ def save_job(
 
 
 def inspect_job(config: Config, meta: Path) -> BackgroundJob[PackageReport]:
-    """What a package holds, its data files checked by size (the load checks sha256)."""
+    """What a package holds, every data file verified (sizes, sha256, tar headers) before the
+    window asks whether to push: a damaged package is refused before that question."""
     path = package_path(meta)
     opts = transfer_options(config)
     return BackgroundJob(
         "inspect",
         lambda events, cancel: check_package(
-            config, path, [], verify="quick", policy=opts.policy, cancel=cancel, events=events
+            config, path, [], verify="full", policy=opts.policy, cancel=cancel, events=events
         ),
     )
 
 
 def load_job(config: Config, meta: Path, choices: Choices) -> BackgroundJob[RunResult]:
     targets = _targets(config, choices, True)
-    opts = LoadOptions(transfer=_options(config, choices))
+    # verified in full by inspect_job just before; sizes and headers again, and every blob's
+    # digest as it is pushed
+    opts = LoadOptions(transfer=_options(config, choices), verify="quick")
     return BackgroundJob(
         "load",
         lambda events, cancel: run_load(

@@ -58,7 +58,9 @@ class App:
         self.root = root
         self.config_path = config_path
         self.config, self.config_error = read_config(config_path)
-        set_language(lang or self.config.lang)
+        chosen = set_language(lang or self.config.lang)
+        # Tk's own dialogs (Yes/No, the file chooser) speak the same language
+        root.tk.call("::msgcat::mclocale", "zh_cn" if chosen == "zh_CN" else "en")
         self.dialogs = Dialogs(root)
         self.state_path = config_path.parent / STATE_NAME
         self.state = GuiState.load(self.state_path)

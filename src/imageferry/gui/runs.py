@@ -11,7 +11,6 @@ from imageferry.core.events import Event, ImageChecked, ImageDone, Message, Watc
 from imageferry.gui.actions import failed_lines
 from imageferry.i18n import _
 from imageferry.jobs.inputs import ImageList
-from imageferry.jobs.progress import RunProgress
 from imageferry.jobs.runner import BackgroundJob
 
 if TYPE_CHECKING:
@@ -86,8 +85,7 @@ class Runs:
         elif isinstance(event, ImageChecked):
             self.checked.append(event)
             log.add(_check_text(event), "ok" if event.ok else "error")
-        elif isinstance(event, WatchRound) and self.job is not None:
-            self.job.progress = RunProgress()  # each round counts afresh
+        elif isinstance(event, WatchRound):  # the job's progress starts afresh by itself
             text = _round_text(event)
             log.add(text, "error" if event.failed or event.error else "ok")
             self.app.status.note(text)
@@ -119,6 +117,11 @@ class Runs:
         lines = failed_lines(result)
         images = self.images
         self.retry_lines = [images.text_of(n) for n in lines] if images else []
+        package = getattr(result, "package", None)
+        if package is not None:  # a save: where its files are
+            self.app.log.add(_("Package: {path}").format(path=package), "ok")
+            for name, size in result.files:
+                self.app.log.add(f"  {name}  {size / 1e6:.1f} MB", "ok")
         if not lines:
             self.app.log.add(_("Done: everything went through."), "ok")
             self.app.status.say(_("Done"))

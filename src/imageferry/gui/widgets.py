@@ -144,7 +144,10 @@ class StatusPanel(ttk.Frame):
         self.stage.configure(text=stages.get(snap.stage, snap.stage))
         rows = [
             _("{name}: {done}/{total} done, {failed} failed").format(
-                name=t.name or _("package"), done=t.delivered, total=t.total, failed=t.failed
+                name=_("package") if t.name in ("", "package") else t.name,
+                done=t.delivered,
+                total=t.total,
+                failed=t.failed,
             )
             + (_(", {stopped} stopped").format(stopped=t.stopped) if t.stopped else "")
             for t in snap.targets

@@ -21,6 +21,7 @@ from imageferry.core.events import (
     StageName,
     StageProgress,
     StageStarted,
+    WatchRound,
 )
 
 
@@ -93,7 +94,9 @@ class RunProgress:
             self._handle(event)
 
     def _handle(self, event: Event) -> None:
-        if isinstance(event, BlobProgress):
+        if isinstance(event, WatchRound):  # a watch: each round counts afresh
+            self._reset()
+        elif isinstance(event, BlobProgress):
             self._bytes_read += event.nbytes
         elif isinstance(event, StageProgress):
             self._stage_bytes += event.nbytes
@@ -117,6 +120,11 @@ class RunProgress:
             self._checked[1] += not event.ok
         elif isinstance(event, StageStarted):
             self._begin_stage(event.stage, event.total)
+
+    def _reset(self) -> None:
+        self.started, self._stage, self._per_image = time.monotonic(), "planning", 0
+        self._targets, self._seen, self._checked = {}, set(), [0, 0]
+        self._bytes_read = self._not_needed = self._bytes_total = 0
 
     def _begin_stage(self, stage: StageName, total: int) -> None:
         self._stage, self._stage_bytes, self._stage_total = stage, 0, total
