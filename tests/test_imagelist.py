@@ -84,3 +84,16 @@ def test_same_image_twice_is_fine_different_images_to_one_tag_are_not():
     check_unique_targets(triples[:2], "list")  # one image written twice: harmless
     with pytest.raises(InputError, match="lines 1 and 3 both write dst/a/b:1"):
         check_unique_targets(triples, "list")
+
+
+@pytest.mark.parametrize(
+    ("line", "advice"),
+    [
+        ("demo/app0:1.0 → demo/x:1", "'->' (two ASCII characters)"),
+        ("demo/app0：1.0", "full-width '：'"),
+    ],
+)
+def test_characters_of_a_chinese_input_method_get_advice(line, advice):
+    with pytest.raises(InputError, match="line 1: use ") as refused:
+        parse_image_list(line + "\n", "list")
+    assert advice in str(refused.value)

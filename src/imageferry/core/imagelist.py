@@ -73,7 +73,21 @@ def parse_image_list(text: str, origin: str = "image list") -> list[ListEntry]:
     return entries
 
 
+# Characters a Chinese input method types instead of the ASCII ones the grammar wants.
+_LOOKALIKES = {
+    "→": "'->' (two ASCII characters) for a rename, not the arrow '→'",
+    "⇒": "'->' (two ASCII characters) for a rename, not '⇒'",
+    "：": "an ASCII ':' before the tag, not the full-width '：'",
+    "／": "an ASCII '/', not the full-width '／'",
+    "＠": "an ASCII '@' before a digest, not the full-width '＠'",
+    "－": "an ASCII '-', not the full-width '－'",
+}
+
+
 def _parse_line(number: int, line: str) -> ListEntry:
+    for char, advice in _LOOKALIKES.items():
+        if char in line:
+            raise InputError(f"use {advice}")
     if RENAME_ARROW in line:
         left, _, right = line.partition(RENAME_ARROW)
         if RENAME_ARROW in right:
