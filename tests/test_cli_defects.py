@@ -42,6 +42,7 @@ def test_not_done_list_keeps_renames_and_line_numbers(source, new_registry, cli,
     doc = cli("copy", "-l", "list.txt", "--from", source.url, "--to", target.url, "--json").json()
     failed = [r for r in doc["images"] if r["status"] == "failed"]
     assert [r["text"] for r in failed] == ["nothere:1 -> renamed/x:2"]
+    assert failed[0]["error"].startswith("not found in the source (")
 
 
 def test_an_empty_share_is_a_successful_no_op(source, new_registry, cli, tmp_path):

@@ -17,6 +17,7 @@ from imageferry.core.errors import (
     DigestMismatchError,
     ImageFerryError,
     InputError,
+    NotFoundError,
     RegistryError,
 )
 from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
@@ -157,7 +158,8 @@ def resolve_plan(
             raise
         except ImageFerryError as exc:
             deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
-            return ImagePlan(entry, src, deliveries, error=str(exc))
+            why = f"not found in the source ({exc})" if isinstance(exc, NotFoundError) else str(exc)
+            return ImagePlan(entry, src, deliveries, error=why)
         top = manifests[-1].digest
         deliveries = tuple(
             _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
