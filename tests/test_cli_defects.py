@@ -135,3 +135,14 @@ def test_a_list_piped_in_utf16_is_read(source, cli):
     )
     assert check.returncode == 0, check.stderr.decode()
     assert json.loads(check.stdout)["images"][0]["digest"]
+
+
+def test_check_with_platform_verifies_a_platform_copy(source, new_registry, cli):
+    target = new_registry()
+    args = ("multi/arch:1", "--from", source.url, "--to", target.url, "--platform", "linux/arm64")
+    assert cli("copy", *args).returncode == 0
+    plain = cli("check", *args[:-2])
+    assert plain.returncode == 1 and "has a different image" in plain.stdout  # the whole index
+    result = cli("check", *args)
+    assert result.returncode == 0, result.output
+    assert "has it (same digest)" in result.stdout

@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
     _image_list(check)
     _targets(check, "also say whether this target has each image")
+    _platform(check)
     _verify(check)
     _watch(sub)
     cache = sub.add_parser(

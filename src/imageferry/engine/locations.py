@@ -95,7 +95,15 @@ def open_targets(config: Config, cfgs: list[RegistryConfig], events: EventSink) 
     kept, again = distinct_registries(cfgs)
     for name in again:
         events(Message("info", f"target {name} is given more than once: delivering to it once"))
-    return [open_target(config, cfg) for cfg in kept]
+    opened: list[Target] = []
+    try:
+        for cfg in kept:
+            opened.append(open_target(config, cfg))
+    except BaseException:  # a later one is misconfigured: close the ones already open
+        for target in opened:
+            target.sink.close()
+        raise
+    return opened
 
 
 def open_package_writer(

@@ -9,19 +9,21 @@ from pathlib import Path
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
-from imageferry.core.errors import Cancelled, ImageFerryError
+from imageferry.core.errors import Cancelled, ImageFerryError, NotFoundError
 from imageferry.core.events import EventSink, ImageChecked, TargetState, TargetStateName
 from imageferry.core.imagelist import ListEntry, on_target
+from imageferry.core.manifest import Platform
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.engine.locations import (
     PackageMeta,
+    Registry,
     Target,
     open_package_reader,
     open_registry,
-    open_target,
+    open_targets,
 )
-from imageferry.engine.plan import target_digest
+from imageferry.engine.plan import resolve_manifests, target_digest
 from imageferry.jobs.load import verify_package
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_references
@@ -52,19 +54,19 @@ def run_check(
     origin: str = "image list",
 ) -> CheckReport:
     """Blocking. Each line's row is also sent to ``events`` as soon as it is known."""
-    policy, workers = options.policy, options.workers
     source = open_registry(config, source_cfg, writable=False)
-    targets = [open_target(config, t) for t in target_cfgs]
+    targets: list[Target] = []
 
     def one(pair: Pairing) -> ImageChecked:
-        row = _check_one(pair, source, targets, policy, cancel)
+        row = _check_one(pair, source, targets, options, cancel)
         events(row)
         return row
 
     rows: list[ImageChecked] = []
     try:
+        targets = open_targets(config, target_cfgs, events)
         pairs = pair_references(entries, source.host, targets, origin)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+        with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="check") as pool:
             futures = [pool.submit(one, pair) for pair in pairs]
             for f in futures:
                 try:
@@ -79,13 +81,16 @@ def run_check(
 
 
 def _check_one(
-    pair: Pairing, source, targets: list[Target], policy: RetryPolicy, cancel: CancelToken
+    pair: Pairing,
+    source: Registry,
+    targets: list[Target],
+    options: TransferOptions,
+    cancel: CancelToken,
 ) -> ImageChecked:
     entry, src, dsts = pair
+    policy = options.policy
     try:
-        digest = policy.run(
-            lambda: source.manifest_digest(src.repository, src.tag_or_digest), cancel
-        )
+        digest = policy.run(lambda: _source_digest(source, src, options.platforms), cancel)
     except Cancelled:
         raise
     except ImageFerryError as exc:
@@ -94,6 +99,19 @@ def _check_one(
     if digest is None:
         return ImageChecked(entry.line, str(src), None, states, NOT_FOUND, missing=True)
     return ImageChecked(entry.line, str(src), str(digest), states)
+
+
+def _source_digest(
+    source: Registry, src: Reference, platforms: tuple[Platform, ...]
+) -> Digest | None:
+    """What a copy with ``platforms`` would push under the tag (None: no such image)."""
+    if not platforms:
+        return source.manifest_digest(src.repository, src.tag_or_digest)
+    try:
+        manifests, _blobs = resolve_manifests(source, src, platforms)
+    except NotFoundError:
+        return None
+    return manifests[-1].digest
 
 
 def _state(
@@ -167,7 +185,7 @@ def check_package(
     rows: list[PackageRow] = []
     try:
         verify_package(reader, verify, events, cancel, workers)
-        targets = [open_target(config, t) for t in target_cfgs]
+        targets = open_targets(config, target_cfgs, events)
         for img in reader.meta.images:
             ref = img.reference()
             if not targets:
