@@ -299,9 +299,14 @@ def test_closing_during_a_job_asks_then_stops_it(window, slow_source, new_regist
     app.dialogs.yes = True
     app.close()
     assert app.dialogs.kinds() == ["confirm", "confirm"]
-    assert not job.running and job.stopped
-    with pytest.raises(tk.TclError):
-        app.root.winfo_exists()
+    assert job.stopped and app.root.winfo_exists()  # the window stays alive while it stops
+    deadline = time.monotonic() + 30
+    with pytest.raises(tk.TclError):  # then it closes by itself
+        while time.monotonic() < deadline:
+            app.root.update()
+            app.root.winfo_exists()
+            time.sleep(0.02)
+    assert not job.running
 
 
 def test_a_broken_cfg_yaml_still_opens_and_says_what_is_wrong(window):

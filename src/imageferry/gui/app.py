@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
@@ -309,7 +310,17 @@ class App:
             question = _("A job is running. Stop it and quit?")
             if not self.dialogs.confirm(_("Quit"), question):
                 return
-            job.stop()
-            job.join(CLOSE_WAIT_S)
+            self.runs.stop()
+            self._close_when_stopped(time.monotonic() + CLOSE_WAIT_S)
+            return
+        self.save_state()
+        self.root.destroy()
+
+    def _close_when_stopped(self, deadline: float) -> None:
+        """Keep the window alive (and painting) while the job stops; then close it."""
+        job = self.runs.job
+        if job is not None and job.running and time.monotonic() < deadline:
+            self.root.after(100, self._close_when_stopped, deadline)
+            return
         self.save_state()
         self.root.destroy()
