@@ -397,3 +397,12 @@ def test_without_the_registry_editor_the_button_says_what_to_edit(window, monkey
     app.top.registries.invoke()
     kind, _title, text = app.dialogs.asked[-1]
     assert kind == "info" and str(app.config_path) in text
+
+
+def test_the_log_keeps_the_latest_lines_only(window, monkeypatch):
+    app = window(None)
+    monkeypatch.setattr(app.log, "MAX_LINES", 50)
+    for i in range(120):
+        app.log.add(f"line {i}")
+    kept = app.log.lines().splitlines()
+    assert len(kept) == 50 and kept[0] == "line 70" and kept[-1] == "line 119"

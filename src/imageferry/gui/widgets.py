@@ -80,6 +80,7 @@ class LogView(ScrolledText):
     """Read-only, copyable; follows new lines unless the user scrolled up to read."""
 
     COLOURS = {"info": "#202020", "warning": "#9a6700", "error": "#b00020", "ok": "#1a7f37"}
+    MAX_LINES = 20000  # a watch left running for weeks must not grow the window without bound
 
     def __init__(self, parent: tk.Misc) -> None:
         super().__init__(parent, width=70, height=16, wrap="word", state="disabled")
@@ -93,6 +94,9 @@ class LogView(ScrolledText):
         follow = self.yview()[1] >= 0.999
         self.configure(state="normal")
         self.insert("end", text.rstrip("\n") + "\n", level)
+        excess = int(self.index("end-1c").split(".")[0]) - 1 - self.MAX_LINES
+        if excess > 0:  # the whole run is in imageferry.log; the window keeps the latest
+            self.delete("1.0", f"{excess + 1}.0")
         self.configure(state="disabled")
         if follow:
             self.see("end")
