@@ -338,3 +338,16 @@ def test_renames_and_the_namespace_rewrite_apply_and_are_remembered(new_registry
     assert target_digest(dst.url, "ns/app", "0.1") is None
     again = cli("watch", line, "--once", "--json")
     assert (rounds(again)[0]["copied"], rounds(again)[0]["skipped"]) == (0, 0)
+
+
+def test_an_unset_variable_in_a_webhook_matters_only_to_a_watch(new_registry, cli, tmp_path):
+    src, dst = new_registry(), new_registry()
+    push_tags(src.url, "demo/app", ["1.0"])
+    extra = "webhook:\n- ${IMAGEFERRY_NO_SUCH_HOOK}\ndingtalk:\n- token: ${IMAGEFERRY_NO_TOKEN}\n"
+    write_cfg(tmp_path, src.url, dst.url, extra)
+    copied = cli("copy", "demo/app:1.0")
+    assert copied.returncode == 0, copied.output
+    watched = cli("watch", "demo/app", "--once")
+    assert watched.returncode == 2, watched.output
+    assert "webhook[0] refers to ${IMAGEFERRY_NO_SUCH_HOOK}" in watched.stderr
+    assert "dingtalk[0].token refers to ${IMAGEFERRY_NO_TOKEN}" in watched.stderr

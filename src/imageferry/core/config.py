@@ -176,6 +176,8 @@ class DingTalkConfig(_Strict):
 
 
 def _check_webhook(value: str) -> str:
+    if _ENV_RE.search(value):  # an unset ${VAR}: refused when a watch needs it
+        return value
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("a webhook must be an http:// or https:// URL")
@@ -198,6 +200,13 @@ class Config(_Strict):
     webhook: list[str] = Field(default_factory=list)  # watch: URLs that get a JSON POST
     dingtalk: list[DingTalkConfig] = Field(default_factory=list)  # watch: group robots
     path: Path | None = Field(None, exclude=True)
+    _notify_unset: list[str] = PrivateAttr(default_factory=list)
+
+    def require_notify_env(self) -> None:
+        """Raise :class:`ConfigError` if a webhook or DingTalk key names an unset ``${VAR}``
+        (only a watch sends notifications, so only a watch asks)."""
+        if self._notify_unset:
+            raise ConfigError("\n".join(self._notify_unset))
 
     @field_validator("outprefix")
     @classmethod
@@ -362,11 +371,12 @@ def load_config(path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected keys such as 'source:' and 'target:' at the top")
     unset = _expand_entries(data, path, root)
-    _expand_notify_env(data, path)
+    notify_unset = _expand_notify_env(data, path)
     try:
         config = Config.model_validate({**data, "path": path.resolve()})
     except ValidationError as exc:
         raise ConfigError(_validation_message(exc, path, root)) from None
+    config._notify_unset = notify_unset
     _locate(config, path, root, unset)
     _check_names(config, path)
     return config
@@ -385,27 +395,32 @@ def _validation_message(exc: ValidationError, path: Path, root: yaml.Node | None
     return "\n".join(problems)
 
 
-def _expand_notify_env(data: dict[str, Any], path: Path) -> None:
-    """``${ENV}`` in webhook URLs and DingTalk keys, as in passwords."""
+def _expand_notify_env(data: dict[str, Any], path: Path) -> list[str]:
+    """``${ENV}`` in webhook URLs and DingTalk keys, as in passwords; returns what names an
+    unset variable (it matters only to a watch: see :meth:`Config.require_notify_env`)."""
+    unset: list[str] = []
     hooks = data.get("webhook")
     if isinstance(hooks, list):
-        data["webhook"] = [_expanded(h, f"{path}: webhook[{i}]") for i, h in enumerate(hooks)]
+        data["webhook"] = [
+            _expanded(h, f"{path}: webhook[{i}]", unset) for i, h in enumerate(hooks)
+        ]
     elif isinstance(hooks, str):
-        data["webhook"] = _expanded(hooks, f"{path}: webhook")
+        data["webhook"] = _expanded(hooks, f"{path}: webhook", unset)
     robots = data.get("dingtalk")
     for i, robot in enumerate(robots if isinstance(robots, list) else [robots]):
         if isinstance(robot, dict):
             for key in ("token", "secret"):
                 if key in robot:
-                    robot[key] = _expanded(robot[key], f"{path}: dingtalk[{i}].{key}")
+                    robot[key] = _expanded(robot[key], f"{path}: dingtalk[{i}].{key}", unset)
+    return unset
 
 
-def _expanded(value: Any, where: str) -> Any:
-    """``value`` with ``${VAR}`` replaced; an unset one is an error naming ``where``."""
-    result, unset = _expand_env(value)
-    if unset:
-        raise ConfigError(
-            f"{where} refers to ${{{unset[0]}}}, but that environment variable is not set"
+def _expanded(value: Any, where: str, unset: list[str]) -> Any:
+    """``value`` with ``${VAR}`` replaced; an unset one is noted in ``unset``, naming ``where``."""
+    result, missing = _expand_env(value)
+    if missing:
+        unset.append(
+            f"{where} refers to ${{{missing[0]}}}, but that environment variable is not set"
         )
     return result
 

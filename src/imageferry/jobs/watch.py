@@ -108,6 +108,7 @@ def run_watch(
     event and the next round tries again.
     """
     check_watch_lines(entries, origin)
+    config.require_notify_env()
     history, warning = WatchHistory.load(settings.history)
     if warning:
         events(Message("warning", warning))
@@ -241,7 +242,9 @@ class _Watch:
         except Cancelled:
             raise
         except ImageFerryError as exc:  # one repository's problem is not every line's
-            self.events(Message("error", f"line {entry.line}: cannot list {repo}'s tags: {exc}"))
+            problem = f"line {entry.line}: cannot list {repo}'s tags: {exc}"
+            self.events(Message("error", problem))
+            outcome.error = outcome.error or problem  # the round says so; the others go on
             return []
         tags = [t for t in tags if _is_tag(t)]  # a name no reference can hold is not followed
         chosen = tags_at_or_above(tags, tag) if tag is not None else tags
