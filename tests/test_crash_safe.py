@@ -162,12 +162,13 @@ def test_a_recorded_tag_whose_blobs_were_never_written_is_not_trusted(
 
 
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 3 MiB tmpfs (root only: skipped with the reason where mounting is refused)."""
+def small_disk(request, tmp_path):
+    """A 3 MiB tmpfs, or as parametrised (root only: skipped, with why, where refused)."""
     disk = tmp_path / "disk"
     disk.mkdir()
+    size = getattr(request, "param", "3m")
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)],
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
         capture_output=True,
         text=True,
         check=False,
@@ -214,6 +215,27 @@ def test_save_on_a_full_disk_says_where_and_how_much_then_a_rerun_completes(
     rerun = cli(*args)
     assert rerun.returncode == 0, rerun.output
     assert "resuming" in rerun.output
+    _load_and_compare(cli, new_registry, crash_source, out)
+
+
+@pytest.mark.parametrize("small_disk", ["10m"], indirect=True)
+def test_a_full_disk_while_compressing_leaves_no_package_and_a_rerun_finishes(
+    crash_source, small_disk, new_registry, cli, tmp_path
+):
+    (tmp_path / "list.txt").write_text(LINES)
+    out = small_disk / "out"
+    args = ("save", "-l", "list.txt", "--from", crash_source.url, "-o", str(out), "-j", "1")
+    full = cli(*args, "--compress", "zstd")  # the blobs fit, their compressed copy does not
+    assert full.returncode == 1, full.output
+    assert "Traceback" not in full.output and "internal" not in full.output
+    assert f"the disk of {out}" in full.output and "needs about" in full.output
+    assert not list(out.glob("*/*_meta.yaml")) and not list(out.glob("*/*.zst"))
+    _assert_claims_hold(out)
+
+    _grow(small_disk)
+    rerun = cli(*args, "--compress", "zstd", "--json")
+    assert rerun.returncode == 0, rerun.output
+    assert rerun.json()["bytes_read"] == 0  # every blob was kept from the first run
     _load_and_compare(cli, new_registry, crash_source, out)
 
 
