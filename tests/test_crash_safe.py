@@ -111,7 +111,7 @@ def _load_and_compare(cli, new_registry, source, out: Path) -> None:
         assert_image_copied(source.url, repo, "1", target.url, repo)
 
 
-@pytest.mark.parametrize("damage", ["cut", "zeroed"])
+@pytest.mark.parametrize("damage", ["cut", "zeroed", "deleted"])
 def test_killed_save_with_a_data_file_damaged_behind_the_journal_is_repaired(
     damage, crash_source, slow_proxy, new_registry, cli, tmp_path
 ):
@@ -119,19 +119,22 @@ def test_killed_save_with_a_data_file_damaged_behind_the_journal_is_repaired(
     journal = _kill_save_after_a_layer(tmp_path, slow_proxy.url, _layers(crash_source))
     data = journal.data_file(journal.done[0])
     end = min(data.stat().st_size, journal.claimed_end(data))
-    with data.open("r+b") as f:  # 4 KiB of what the journal claims go missing
-        if damage == "cut":
-            f.truncate(end - 4096)
-        else:
-            f.seek(end - 4096)
-            f.write(b"\0" * 4096)
+    if damage == "deleted":  # as a compressed save that stopped on a full disk may leave it
+        data.unlink()
+    else:
+        with data.open("r+b") as f:  # 4 KiB of what the journal claims go missing
+            if damage == "cut":
+                f.truncate(end - 4096)
+            else:
+                f.seek(end - 4096)
+                f.write(b"\0" * 4096)
     with journal.path.open("a") as f:
         f.write('{"done": "sha256:0123')  # and its last line was torn by the crash
 
     slow_proxy.rule = lambda m, p, n: None  # the same command again, at full speed
     rerun = cli("save", "-l", "list.txt", "--from", slow_proxy.url, "-o", "out", "-j", "1")
     assert rerun.returncode == 0, rerun.output
-    assert "resuming" in rerun.output
+    assert "resuming" in rerun.output and "starting over" not in rerun.output
     assert not list((tmp_path / "out").glob("*/*.journal"))
     _load_and_compare(cli, new_registry, crash_source, tmp_path / "out")
 

@@ -128,7 +128,9 @@ class PackageWriter:
         self._items = {i.digest: i for i in items}
         fresh = [i for i in self._items.values() if not self._in_base(i.digest)]
         earlier = self.journal.layout
-        if earlier is not None and _same_items(earlier, fresh) and self._files_there(earlier):
+        if earlier is not None and _same_items(earlier, fresh):
+            with self._on_disk():
+                self._create_missing(earlier)
             return True  # resume in the earlier layout, whatever -j is now
         layout = plan_layout(fresh, self.files)
         kept = self.journal.layout is None
@@ -139,8 +141,12 @@ class PackageWriter:
                     pass
         return kept
 
-    def _files_there(self, layout: Layout) -> bool:
-        return all(self.data_path(k, raw=True).is_file() for k in range(layout.files))
+    def _create_missing(self, layout: Layout) -> None:
+        """Data files gone since the journal was written (their claims were withdrawn)."""
+        for k in range(layout.files):
+            if not self.data_path(k, raw=True).is_file():
+                with open_no_link(self.data_path(k, raw=True), "wb"):
+                    pass
 
     @property
     def layout(self) -> Layout:
