@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 
 from imageferry.core.config import RegistryConfig
+from imageferry.core.digest import Digest
+from imageferry.core.manifest import OCI_INDEX, OCI_MANIFEST, Descriptor
+from imageferry.package.layout import Item
+from imageferry.package.writer import PackageWriter
 from imageferry.registry import Registry
 from imageferry.testing.images import make_image, make_layer, push_image
 from support.faultproxy import Fault, FaultProxy
@@ -271,3 +275,59 @@ def test_copy_with_its_cache_on_a_full_disk_goes_on_and_says_so(
     again = cli("copy", *args, "--to", second.url)
     assert again.returncode == 0, again.output
     assert len(_cache_entries(cache)) == 6  # 3 layers, 3 configs: all cached now
+
+
+# -- what a recorded tag is worth, at the writer itself ----------------------------------------
+
+
+def _blob(data: bytes, media_type: str) -> tuple[bytes, Descriptor]:
+    return data, Descriptor(media_type, Digest.of_bytes(data), len(data))
+
+
+def test_a_tag_of_an_index_counts_only_when_every_child_and_blob_is_in_the_package(tmp_path):
+    layer = _blob(b"layer bytes" * 100, "application/vnd.oci.image.layer.v1.tar")
+    config = _blob(
+        b'{"architecture": "amd64", "os": "linux"}', "application/vnd.oci.image.config.v1+json"
+    )
+
+    def ref(blob: tuple[bytes, Descriptor]) -> dict:
+        return {
+            "mediaType": blob[1].media_type,
+            "digest": str(blob[1].digest),
+            "size": blob[1].size,
+        }
+
+    child = _blob(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": ref(config),
+                "layers": [ref(layer)],
+            }
+        ).encode(),
+        OCI_MANIFEST,
+    )
+    index = _blob(
+        json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [ref(child)]}
+        ).encode(),
+        OCI_INDEX,
+    )
+    blobs = [layer, config, child, index]
+    writer = PackageWriter.open(
+        tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=2
+    )
+    writer.prepare([Item(str(d.digest), d.size, d.media_type) for _, d in blobs])
+    for data, desc in (config, child, index):  # everything but the layer, as older code could
+        writer.put_blob("r", desc, [data])
+    writer.journal.record_tag("r", "1", str(index[1].digest))
+    assert writer.manifest_digest("r", "1") is None
+    assert writer.manifest_digest("r", str(child[1].digest)) is None
+
+    writer.put_blob("r", layer[1], [layer[0]])
+    assert writer.manifest_digest("r", "1") == index[1].digest
+    again = PackageWriter.open(  # and after a restart, read back from the data files
+        tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=2
+    )
+    assert again.resumed and again.manifest_digest("r", "1") == index[1].digest
