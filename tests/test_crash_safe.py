@@ -331,3 +331,27 @@ def test_a_tag_of_an_index_counts_only_when_every_child_and_blob_is_in_the_packa
         tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=2
     )
     assert again.resumed and again.manifest_digest("r", "1") == index[1].digest
+
+
+def test_one_wrong_hash_has_every_claim_of_its_data_file_checked(tmp_path):
+    blobs = [_blob(bytes([n]) * (n * 1000), "application/octet-stream") for n in range(1, 6)]
+    writer = PackageWriter.open(
+        tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=1
+    )
+    writer.prepare([Item(str(d.digest), d.size, d.media_type) for _, d in blobs])
+    for data, desc in blobs:  # recorded smallest first; the layout puts the largest first
+        writer.put_blob("r", desc, [data])
+    slots = writer.layout.slots
+    damaged = [blobs[0][1], blobs[3][1]]  # the last by place (checked) and one that is not
+    with writer.data_path(0).open("r+b") as f:
+        for desc in damaged:
+            f.seek(slots[str(desc.digest)].data_offset + 10)
+            f.write(b"\xff")
+    again = PackageWriter.open(
+        tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=1
+    )
+    assert again.journal.done == {str(d.digest) for _, d in blobs} - {
+        str(d.digest) for d in damaged
+    }
+    lines = again.journal.path.read_text().splitlines()
+    assert len(lines) == 1 + 3  # the header and the claims that hold, rewritten

@@ -26,7 +26,10 @@ from imageferry.package.layout import Layout, Slot
 from imageferry.package.tarfmt import BLOCK, blob_name, entry_size, parse_header, read_span
 
 log = logging.getLogger(__name__)
-TAIL = 2  # blobs hashed at the end of each data file, and among its last recorded
+# hashed in each data file: the last by place (the layout puts the smallest last),
+# and the last recorded (what a disk that lied about fsync would lose first)
+TAIL_BY_PLACE = 2
+TAIL_RECORDED = 1
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_DEPTH = 4  # index → manifest is one level; nested indexes are rare
 
@@ -63,7 +66,7 @@ def _untrue_in_file(path: Path, slots: dict[str, Slot], digests: list[str]) -> s
         misfit = {d for d in digests if not _entry_fits(f, size, d, slots[d])}
         fits = [d for d in digests if d not in misfit]
         by_place = sorted(fits, key=lambda d: slots[d].offset)
-        sample = set(by_place[-TAIL:]) | set(fits[-TAIL:])
+        sample = set(by_place[-TAIL_BY_PLACE:]) | set(fits[-TAIL_RECORDED:])
         wrong = {d for d in sample if not _digest_holds(f, d, slots[d])}
         if wrong:  # the file is in doubt: check every claim in it
             wrong |= {d for d in fits if d not in sample and not _digest_holds(f, d, slots[d])}
