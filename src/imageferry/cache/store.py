@@ -14,9 +14,11 @@ Nothing is created until the first blob is written, so ``info`` and
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
+import shutil
 import stat
 import threading
 import time
@@ -27,11 +29,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from imageferry.core.digest import HEX_LENGTH, Digest, is_digest_path
+from imageferry.core.manifest import Descriptor
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
 GB = 1000**3
 STALE_TEMP = DAY
+MIB = 1024 * 1024
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class BlobCache:
         self.keepsize = int(keepsize_gb * GB)
         self._in_use: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._told_full = False
 
     def path(self, digest: Digest) -> Path:
         return self.root / "blobs" / digest.algorithm / digest.hex
@@ -141,6 +147,28 @@ class BlobCache:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         flags |= getattr(os, "O_NOFOLLOW", 0)
         return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+
+    def cannot_store(self, desc: Descriptor, exc: OSError) -> None:
+        """Log why ``desc`` is not kept: a full disk once as a warning, with the space needed."""
+        if exc.errno not in _NO_SPACE:
+            log.warning("cache folder %s: %s; going on without caching", self.root, exc)
+            return
+        try:
+            free = f"{shutil.disk_usage(self.root).free / MIB:.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        with self._lock:
+            first, self._told_full = not self._told_full, True
+        log.log(
+            logging.WARNING if first else logging.INFO,
+            "cache folder %s is full: blob %s needs %.1f MiB there (%s); going on without "
+            "caching it. Free some space there, lower the cache's keepsize in cfg.yaml or run "
+            "'imageferry cache prune'",
+            self.root,
+            desc.digest.short,
+            desc.size / MIB,
+            free,
+        )
 
     def commit(self, temp: Path, digest: Digest) -> None:
         """Move a verified temp file into place (atomic; a racing identical copy is fine)."""

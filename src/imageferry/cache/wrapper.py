@@ -3,12 +3,15 @@
 Hits are served from the cache folder and checked against their digest as
 they stream; a corrupt entry is discarded and the read fails as a temporary
 error, so the engine's retry fetches it from the source. Misses stream from
-the source into a temp file that is committed only after its digest matched.
+the source into a temp file that is committed (fsynced, then renamed) only
+after its digest matched. A cache folder that cannot take a blob (a full disk)
+never fails the run: the blob streams on uncached, and the log says why.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -60,7 +63,7 @@ class CachedSource:
         try:
             temp, out = self.cache.new_temp()
         except OSError as exc:
-            log.warning("cache folder %s: %s; going on without caching", self.cache.root, exc)
+            self.cache.cannot_store(desc, exc)
             yield from self._uncached(repository, desc)
             return
         keep = True
@@ -70,17 +73,16 @@ class CachedSource:
                 try:
                     for chunk in verified_chunks(raw, desc.digest, desc.size, "blob"):
                         if keep:
-                            keep = self._write(out, chunk)
+                            keep = self._write(out, chunk, desc)
                         yield chunk
                 finally:
                     close = getattr(raw, "close", None)
                     if close:
                         close()
-                out.close()
-                if keep:
+                if keep and self._seal(out, desc):
                     self.cache.commit(temp, desc.digest)
         finally:
-            out.close()
+            _close_quietly(out)
             temp.unlink(missing_ok=True)
 
     def _uncached(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
@@ -92,13 +94,32 @@ class CachedSource:
             if close:
                 close()
 
-    def _write(self, out: BinaryIO, chunk: bytes) -> bool:
+    def _write(self, out: BinaryIO, chunk: bytes, desc: Descriptor) -> bool:
         try:
             out.write(chunk)
             return True
         except OSError as exc:
-            log.warning("cache folder %s: %s; going on without caching", self.cache.root, exc)
+            self.cache.cannot_store(desc, exc)
+            return False
+
+    def _seal(self, out: BinaryIO, desc: Descriptor) -> bool:
+        """Flush the temp file to the disk itself, so a crash never leaves a short entry."""
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+            out.close()
+            return True
+        except OSError as exc:
+            self.cache.cannot_store(desc, exc)
             return False
 
     def close(self) -> None:
         self.source.close()
+
+
+def _close_quietly(out: BinaryIO) -> None:
+    """Close a temp file that may still hold bytes a full disk refused (they are dropped)."""
+    try:
+        out.close()
+    except OSError:
+        pass

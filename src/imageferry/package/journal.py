@@ -3,17 +3,26 @@
 A JSON-lines file beside the data files: a header (fingerprint of the save's
 arguments, the layout), then one line per finished blob or recorded tag.
 It is removed when the meta file is written.
+
+A line is only a claim: a blob's line is appended (and fsynced) after its
+bytes were fsynced, but a data file can still be cut short behind the
+journal's back, so a resumed save checks the claims (``package/resume.py``).
+The header, and the whole file whenever a claim is withdrawn, are written
+temp + fsync + rename; an append that fails (a full disk) is cut back, so the
+file always ends with a whole line.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from imageferry.package.layout import Layout
-from imageferry.package.nolink import open_no_link, write_text_no_link
+from imageferry.package.nolink import open_no_link, replace_text_no_link
 
 SUFFIX = ".journal"
 
@@ -24,6 +33,7 @@ class Journal:
         self.fingerprint = fingerprint
         self.layout: Layout | None = None
         self.done: set[str] = set()
+        self.order: list[str] = []  # ``done`` in the order the blobs were recorded
         self.tags: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
@@ -41,34 +51,65 @@ class Journal:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
             head = json.loads(lines[0])
-        except (OSError, ValueError, IndexError):
+            journal = cls(path, str(head.get("fingerprint", "")))
+            if head.get("layout"):
+                journal.layout = Layout.from_json(head["layout"])
+        except (OSError, ValueError, IndexError, KeyError, TypeError, AttributeError):
             return None
-        journal = cls(path, head.get("fingerprint", ""))
-        if head.get("layout"):
-            journal.layout = Layout.from_json(head["layout"])
         for line in lines[1:]:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                break  # a line cut short by a crash: everything before it holds
-            if "done" in rec:
-                journal.done.add(rec["done"])
-            elif "tag" in rec:
-                repo, tag, digest = rec["tag"]
-                journal.tags[(repo, tag)] = digest
+            journal._apply_line(line)
         return journal
 
+    def _apply_line(self, line: str) -> None:
+        """One record; a line cut short by a crash (or not a record) claims nothing."""
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return
+        if not isinstance(rec, dict):
+            return
+        done, tag = rec.get("done"), rec.get("tag")
+        if isinstance(done, str) and done not in self.done:
+            self.done.add(done)
+            self.order.append(done)
+        elif isinstance(tag, list) and len(tag) == 3 and all(isinstance(t, str) for t in tag):
+            self.tags[(tag[0], tag[1])] = tag[2]
+
     def start(self, layout: Layout) -> None:
-        """Begin (again) with ``layout``: forget everything done so far."""
+        """Begin (again) with ``layout``: forget everything done so far. Raises OSError."""
         with self._lock:
             self.layout = layout
             self.done.clear()
+            self.order.clear()
             self.tags.clear()
-            head = {"fingerprint": self.fingerprint, "layout": layout.to_json()}
-            write_text_no_link(self.path, json.dumps(head) + "\n")
+            self._rewrite()
+
+    def forget(self, digests: Iterable[str]) -> None:
+        """Withdraw the claims on ``digests`` (and tags naming them); rewrites the file."""
+        drop = set(digests)
+        with self._lock:
+            self.done -= drop
+            self.order = [d for d in self.order if d not in drop]
+            self.tags = {k: v for k, v in self.tags.items() if v not in drop}
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        head: dict[str, object] = {"fingerprint": self.fingerprint}
+        if self.layout is not None:
+            head["layout"] = self.layout.to_json()
+        lines: list[dict[str, object]] = [head]
+        lines += [{"done": d} for d in self.order]
+        lines += [{"tag": [repo, tag, digest]} for (repo, tag), digest in self.tags.items()]
+        replace_text_no_link(self.path, "".join(json.dumps(x) + "\n" for x in lines))
 
     def mark_done(self, digest: str) -> None:
-        self._append({"done": digest}, lambda: self.done.add(digest))
+        """Record a blob whose bytes are already on disk (fsynced). Raises OSError."""
+        self._append({"done": digest}, lambda: self._add_done(digest))
+
+    def _add_done(self, digest: str) -> None:
+        if digest not in self.done:
+            self.done.add(digest)
+            self.order.append(digest)
 
     def record_tag(self, repo: str, tag: str, digest: str) -> None:
         self._append(
@@ -78,8 +119,32 @@ class Journal:
     def _append(self, record: dict, apply: Callable[[], None]) -> None:
         with self._lock:
             with open_no_link(self.path, "ab") as f:
-                f.write((json.dumps(record) + "\n").encode("utf-8"))
+                fd = f.fileno()  # unbuffered: nothing is left to flush after a failure
+                size = os.fstat(fd).st_size
+                try:
+                    _write_all(fd, (json.dumps(record) + "\n").encode("utf-8"))
+                    os.fsync(fd)
+                except OSError:
+                    _cut_back(fd, size)
+                    raise
             apply()
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if not written:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def _cut_back(fd: int, size: int) -> None:
+    """Drop a partly appended line, so the journal still ends with a whole one."""
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        pass  # then the reader skips the partial line

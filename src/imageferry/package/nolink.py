@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from imageferry.core.errors import PackageError
+from imageferry.package.space import fsync_folder, is_out_of_space
 
 _FLAGS = {
     "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
@@ -33,6 +34,8 @@ def open_no_link(path: Path, mode: str) -> BinaryIO:
     try:
         fd = os.open(path, _FLAGS[mode] | _EXTRA, 0o644)
     except OSError as exc:
+        if is_out_of_space(exc):
+            raise  # the caller knows the space needed and says so
         raise PackageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return cast(BinaryIO, os.fdopen(fd, mode))
 
@@ -40,3 +43,27 @@ def open_no_link(path: Path, mode: str) -> BinaryIO:
 def write_text_no_link(path: Path, text: str) -> None:
     with open_no_link(path, "wb") as f:
         f.write(text.encode("utf-8"))
+
+
+def sync(f: BinaryIO) -> None:
+    """Flush ``f`` to the disk itself (blocking), not just to the OS."""
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def replace_text_no_link(path: Path, text: str) -> None:
+    """Put ``text`` at ``path`` whole or not at all: temp file, fsync, rename.
+
+    A crash leaves the old file or the new one, never a mix. Raises OSError when the
+    text cannot be written (the temp file is then removed), PackageError for a link.
+    """
+    temp = path.with_name(path.name + ".tmp")
+    try:
+        with open_no_link(temp, "wb") as f:
+            f.write(text.encode("utf-8"))
+            sync(f)
+        os.replace(temp, path)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)

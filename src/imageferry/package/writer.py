@@ -1,15 +1,18 @@
 """The package writer: a blob sink that writes a save's data files, then its meta.
 
 Thread-safe: workers write whole entries at their planned offsets, each with
-its own file handle. Finished blobs go to the journal so a rerun resumes.
+its own file handle. Finished blobs go to the journal, after their bytes were
+fsynced, so a rerun resumes; a rerun first checks the journal's claims against
+the data files (``resume.py``). A full disk is an :class:`OutOfSpaceError`
+naming the folder and the space still needed; the journal stays whole.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +34,12 @@ from imageferry.package.meta import (
     PackageMeta,
     dump_meta,
 )
-from imageferry.package.nolink import open_no_link, write_text_no_link
+from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
+from imageferry.package.resume import Completeness, untrue_claims
+from imageferry.package.space import free_space, is_out_of_space, out_of_space
 from imageferry.package.tarfmt import END_OF_ARCHIVE, blob_name, entry_size, header, padding
+
+FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journal
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ class PackageWriter:
         self.resumed = journal.layout is not None
         self._items: dict[str, Item] = {}
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
+        self._full = False  # the disk was found full: check the space before each blob
+        self._complete = Completeness(
+            lambda: self.journal.layout, self.journal.done, self._in_base, self._raw_path
+        )
 
     @classmethod
     def open(
@@ -91,7 +102,7 @@ class PackageWriter:
                 stem = f"{prefix}_{kind}_{now:%Y%m%d%H%M%S}"
             folder.mkdir(parents=True, exist_ok=True)
             journal = Journal(folder / f"{stem}{SUFFIX}", fingerprint)
-        return cls(
+        writer = cls(
             folder,
             stem,
             journal,
@@ -100,6 +111,15 @@ class PackageWriter:
             compression=compression,
             files=files,
         )
+        if writer.resumed:
+            writer._check_journal()
+        return writer
+
+    def _check_journal(self) -> None:
+        """Withdraw what the journal claims but the data files lack; rewrite it whole."""
+        untrue = untrue_claims(self.layout, list(self.journal.order), self._raw_path)
+        with self._on_disk():
+            self.journal.forget(untrue)  # also drops lines a crash cut short
 
     # -- planning ----------------------------------------------------------
 
@@ -108,18 +128,25 @@ class PackageWriter:
         self._items = {i.digest: i for i in items}
         fresh = [i for i in self._items.values() if not self._in_base(i.digest)]
         earlier = self.journal.layout
-        if earlier is not None and _same_items(earlier, fresh) and self._files_there(earlier):
+        if earlier is not None and _same_items(earlier, fresh):
+            with self._on_disk():
+                self._create_missing(earlier)
             return True  # resume in the earlier layout, whatever -j is now
         layout = plan_layout(fresh, self.files)
         kept = self.journal.layout is None
-        self.journal.start(layout)
-        for k in range(layout.files):
-            with open_no_link(self.data_path(k, raw=True), "wb"):
-                pass
+        with self._on_disk():
+            self.journal.start(layout)
+            for k in range(layout.files):
+                with open_no_link(self.data_path(k, raw=True), "wb"):
+                    pass
         return kept
 
-    def _files_there(self, layout: Layout) -> bool:
-        return all(self.data_path(k, raw=True).is_file() for k in range(layout.files))
+    def _create_missing(self, layout: Layout) -> None:
+        """Data files gone since the journal was written (their claims were withdrawn)."""
+        for k in range(layout.files):
+            if not self.data_path(k, raw=True).is_file():
+                with open_no_link(self.data_path(k, raw=True), "wb"):
+                    pass
 
     @property
     def layout(self) -> Layout:
@@ -130,6 +157,39 @@ class PackageWriter:
     def data_path(self, k: int, raw: bool = False) -> Path:
         suffix = ".tar" if raw or self.compression == "none" else ".tar.zst"
         return self.folder / f"{self.stem}_{k}{suffix}"
+
+    def _raw_path(self, k: int) -> Path:
+        return self.data_path(k, raw=True)
+
+    # -- a full disk -------------------------------------------------------
+
+    def space_needed(self) -> int:
+        """About how many more bytes this package needs in its folder."""
+        layout = self.journal.layout
+        if layout is None:
+            left = sum(entry_size(i.size) for i in self._items.values())
+            files, biggest = self.files, left
+        else:
+            done = self.journal.done
+            left = sum(entry_size(s.size) for d, s in layout.slots.items() if d not in done)
+            files, biggest = layout.files, max(layout.ends, default=0)
+        left += files * len(END_OF_ARCHIVE) + FINISH_RESERVE
+        if self.compression == "zstd":
+            left += biggest  # a compressed copy is written before its .tar goes
+        return left
+
+    @contextmanager
+    def _on_disk(self) -> Iterator[None]:
+        """Writes under here: a full disk becomes OutOfSpaceError, other OSErrors PackageError."""
+        try:
+            yield
+        except OSError as exc:
+            if not is_out_of_space(exc):
+                raise PackageError(
+                    f"writing the package in {self.folder}: {exc.strerror or exc}"
+                ) from None
+            self._full = True
+            raise out_of_space(self.folder, self.space_needed()) from None
 
     def _in_base(self, digest: str) -> bool:
         return self.base is not None and digest in self.base.digests
@@ -149,32 +209,31 @@ class PackageWriter:
         if slot is None or slot.size != desc.size:
             raise PackageError(f"internal: blob {digest} was not planned for this package")
         path = self.data_path(slot.file, raw=True)
-        try:
+        if self._full and (free_space(self.folder) or 0) < entry_size(desc.size):
+            raise out_of_space(self.folder, self.space_needed())  # not worth downloading
+        with self._on_disk():
             with open_no_link(path, "r+b") as f:
                 f.seek(slot.offset)
                 f.write(header(blob_name(digest), desc.size, self._mtime))
                 for chunk in chunks:
                     f.write(chunk)
                 f.write(b"\0" * padding(desc.size))
-        except OSError as exc:
-            raise PackageError(
-                f"writing {path}: {exc.strerror or exc}; free some space (or choose another -o "
-                "folder) and run the same command again to resume"
-            ) from None
-        self.journal.mark_done(digest)
+                sync(f)  # on disk before the journal says so
+            self.journal.mark_done(digest)
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
-        if is_digest(reference):
-            return Digest.parse(reference) if reference in self.journal.done else None
-        found = self.journal.tags.get((repository, reference))
-        return Digest.parse(found) if found else None
+        """What the package holds under ``reference``: only an image with all its blobs."""
+        tags = self.journal.tags
+        found = reference if is_digest(reference) else tags.get((repository, reference))
+        return Digest.parse(found) if found and self._complete(found) else None
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> None:
         digest = str(manifest.digest)
         if not self._in_base(digest) and digest not in self.journal.done:
             self.put_blob(repository, manifest.descriptor, [manifest.raw])
         if not is_digest(reference):
-            self.journal.record_tag(repository, reference, digest)
+            with self._on_disk():
+                self.journal.record_tag(repository, reference, digest)
 
     def close(self) -> None:
         pass
@@ -185,8 +244,13 @@ class PackageWriter:
         """Close the data files, hash them, write the meta file last. Returns its path.
 
         ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
-        meta file exists: a rerun then finishes the package.
+        meta file exists: a rerun then finishes the package. A full disk raises
+        OutOfSpaceError, with no meta file: a rerun after freeing space finishes it.
         """
+        with self._on_disk():
+            return self._finish(images, progress)
+
+    def _finish(self, images: list[ImageRecord], progress: Progress | None) -> Path:
         layout = self.layout
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
@@ -199,8 +263,7 @@ class PackageWriter:
                 f.seek(end)
                 f.write(END_OF_ARCHIVE)
                 f.truncate()
-                f.flush()
-                os.fsync(f.fileno())
+                sync(f)
         frames = self._compress(layout.files)
         meta = PackageMeta(
             tool=f"imageferry {__version__}",
@@ -216,9 +279,7 @@ class PackageWriter:
             datafiles=[self._file_record(k, progress) for k in range(layout.files)],
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
-        temp = final.with_suffix(".yaml.tmp")
-        write_text_no_link(temp, dump_meta(meta))
-        os.replace(temp, final)
+        replace_text_no_link(final, dump_meta(meta))  # temp + fsync + rename
         self.journal.remove()
         return final
 
@@ -255,8 +316,14 @@ class PackageWriter:
             return {}
         frames = {}
         for k in range(files):
-            raw = self.data_path(k, raw=True)
-            frames[k] = compress_tar(raw, self.data_path(k))
+            raw, packed = self.data_path(k, raw=True), self.data_path(k)
+            try:
+                frames[k] = compress_tar(raw, packed)
+                with open_no_link(packed, "r+b") as f:
+                    sync(f)  # on disk before its .tar goes
+            except BaseException:
+                packed.unlink(missing_ok=True)
+                raise
             raw.unlink()
         return frames
 
