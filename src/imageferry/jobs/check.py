@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken, wait_for
@@ -22,6 +22,13 @@ from imageferry.engine.locations import (
     open_target,
 )
 from imageferry.engine.plan import target_digest
+from imageferry.engine.referrers import (
+    ReferrerLookup,
+    meta_referrers,
+    record_kinds,
+    referrer_kinds,
+    source_lookup,
+)
 from imageferry.jobs.load import verify_package
 from imageferry.jobs.pairing import Pairing, pair_references
 
@@ -56,8 +63,10 @@ def run_check(
     source = open_registry(config, source_cfg, writable=False)
     targets = [open_target(config, t) for t in target_cfgs]
 
+    lookup = source_lookup(source, cancel)
+
     def one(pair: Pairing) -> ImageChecked:
-        row = _check_one(pair, source, targets, policy, cancel)
+        row = _with_referrers(_check_one(pair, source, targets, policy, cancel), pair, lookup)
         events(row)
         return row
 
@@ -96,6 +105,21 @@ def _check_one(
     return ImageChecked(entry.line, str(src), str(digest), states)
 
 
+def _with_referrers(
+    row: ImageChecked, pair: Pairing, lookup: ReferrerLookup | None
+) -> ImageChecked:
+    """``row`` with what refers to the image (its top manifest) in the source."""
+    if row.digest is None or lookup is None:
+        return row
+    try:
+        kinds = referrer_kinds(lookup, pair[1].repository, Digest.parse(row.digest))
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        kinds = (f"cannot list referrers: {exc}",)
+    return replace(row, referrers=kinds)
+
+
 def _state(
     target: Target, ref: Reference, digest: Digest | None, policy: RetryPolicy, cancel: CancelToken
 ) -> TargetState:
@@ -120,6 +144,7 @@ class PackageRow:
     target_name: str | None = None
     state: TargetStateName | None = None
     error: str | None = None
+    referrers: tuple[str, ...] = ()  # what travels with it (signatures, SBOMs …)
 
 
 @dataclass(frozen=True)
@@ -169,13 +194,22 @@ def check_package(
         targets = [open_target(config, t) for t in target_cfgs]
         for img in reader.meta.images:
             ref = img.reference()
+            kinds = record_kinds(
+                [
+                    r
+                    for r in meta_referrers(reader.meta)
+                    if (r.repository, r.image) == (img.repository, img.digest)
+                ]
+            )
             if not targets:
-                rows.append(PackageRow(str(ref), img.digest))
+                rows.append(PackageRow(str(ref), img.digest, referrers=kinds))
                 continue
             for t in targets:
                 dst = on_target(ref, t.host, t.namespace)
                 state = _state(t, dst, Digest.parse(img.digest), policy, cancel)
-                rows.append(PackageRow(state.ref, img.digest, t.name, state.state, state.error))
+                rows.append(
+                    PackageRow(state.ref, img.digest, t.name, state.state, state.error, kinds)
+                )
     except Cancelled:
         pass
     finally:

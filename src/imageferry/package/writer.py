@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from imageferry.package.meta import (
     DataFileRecord,
     ImageRecord,
     PackageMeta,
+    ReferrerRecord,
     dump_meta,
 )
 from imageferry.package.nolink import open_no_link, write_text_no_link
@@ -181,7 +182,12 @@ class PackageWriter:
 
     # -- finishing ---------------------------------------------------------
 
-    def finish(self, images: list[ImageRecord], progress: Progress | None = None) -> Path:
+    def finish(
+        self,
+        images: list[ImageRecord],
+        progress: Progress | None = None,
+        referrers: Sequence[ReferrerRecord] = (),
+    ) -> Path:
         """Close the data files, hash them, write the meta file last. Returns its path.
 
         ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
@@ -214,6 +220,7 @@ class PackageWriter:
             images=images,
             blobs=self._blob_records(frames),
             datafiles=[self._file_record(k, progress) for k in range(layout.files)],
+            referrers=list(referrers),
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
         temp = final.with_suffix(".yaml.tmp")
