@@ -155,11 +155,13 @@ def resolve_plan(
             return ImagePlan(entry, src, deliveries, error=str(exc))
         top = manifests[-1].digest
         deliveries = tuple(
-            _with_referrers(
+            with_referrers(
                 _delivery(i, targets[i], dst, top, policy, cancel, unreachable),
                 targets[i],
                 found,
-                (policy, cancel, apis),
+                policy,
+                cancel,
+                apis,
             )
             for i, dst in enumerate(dsts)
         )
@@ -168,23 +170,25 @@ def resolve_plan(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
-    plan = TransferPlan(images, _blob_jobs(images))
+    plan = TransferPlan(images, blob_jobs(images))
     names = tuple(t.name for t in targets)
     count = sum(len(i.referrers) for i in images)
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names, count))
     return plan
 
 
-def _with_referrers(
+def with_referrers(
     delivery: Delivery,
     target: Target,
     found: list[ReferrerPlan],
-    run: tuple[RetryPolicy, CancelToken, dict[int, bool]],
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    apis: dict[int, bool],
 ) -> Delivery:
-    """``delivery`` with the referrers ``target`` lacks (only asked when there are some)."""
+    """``delivery`` with the referrers ``target`` lacks (only asked when there are some);
+    ``apis`` remembers per target index whether it has the referrers API."""
     if not found or delivery.error is not None:
         return delivery
-    policy, cancel, apis = run
     repo = delivery.ref.repository
     try:
         missing = missing_on(target, repo, found, policy, cancel)
@@ -247,7 +251,7 @@ def target_digest(
     )
 
 
-def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
+def blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
     jobs: dict[str, BlobJob] = {}
     for image in images:
         if image.error:

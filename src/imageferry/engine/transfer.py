@@ -12,7 +12,16 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.execute import ImageResult, execute_plan
 from imageferry.engine.locations import Target
-from imageferry.engine.plan import Pairing, TransferPlan, resolve_manifests, resolve_plan
+from imageferry.engine.plan import (
+    Delivery,
+    ImagePlan,
+    Pairing,
+    TransferPlan,
+    blob_jobs,
+    resolve_manifests,
+    resolve_plan,
+    with_referrers,
+)
 from imageferry.engine.referrers import (
     PackageReferrers,
     ReferrerChoice,
@@ -49,6 +58,27 @@ class Transfer:
             workers=self.workers,
             referrers=self._finder(referrers),
         )
+
+    def plan_referrers_of_present(
+        self, pairs: list[Pairing], tops: list[Descriptor], choice: ReferrerChoice
+    ) -> TransferPlan:
+        """For images every target already has (``tops``: each pair's top manifest), a plan
+        that pushes only the referrers the targets lack: an incremental package carries new
+        signatures of images its base delivered."""
+        finder = self._finder(choice)
+        images = []
+        for (entry, src, dsts), top in zip(pairs, tops, strict=True):
+            known = Manifest(b"", top.media_type, top.digest)  # its digest is all we need
+            found = finder.find(src.repository, [known]) if finder else []
+            if not found:
+                continue
+            deliveries = tuple(
+                with_referrers(Delivery(i, dst, True), self.targets[i], found, self.policy,
+                               self.cancel, {})
+                for i, dst in enumerate(dsts)
+            )  # fmt: skip
+            images.append(ImagePlan(entry, src, deliveries, (known,), (), None, tuple(found)))
+        return TransferPlan(images, blob_jobs(images))
 
     def _finder(self, choice: ReferrerChoice | None) -> ReferrerFinder | None:
         if choice is None or not choice.enabled:
