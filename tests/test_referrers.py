@@ -281,3 +281,23 @@ def test_check_list_shows_referrers(signed, cli):
         [SBOM_TYPE, ATTESTATION_TYPE, "cosign .sig"]
     )
     assert rows["plain/none:1"]["referrers"] == []
+
+
+def test_edited_referrer_tag_in_meta_is_refused(signed, new_registry, cli, tmp_path):
+    """A meta file may not make load overwrite a tag: a referrer keeps only cosign's tag."""
+    saved = cli("save", "signed/app:1", "--from", signed.url, "-o", "pkg", "--json")
+    assert saved.returncode == 0, saved.output
+    meta = tmp_path / saved.json()["package"]
+    text = meta.read_text()
+    sig_tag = tag_of(str(signed.images["signed/app:1"].digest)) + ".sig"
+    assert f"tag: {sig_tag}" in text
+    meta.write_text(text.replace(f"tag: {sig_tag}", "tag: '1'"))
+    target = new_registry()
+    result = cli("load", str(meta), "--to", target.url)
+    assert result.returncode == 2, result.output
+    assert "tag '1' is not a cosign tag of its subject" in result.output
+    assert get_manifest(target.url, "signed/app", "1") is None
+
+    meta.write_text(text.replace("version: 2", "version: 1"))
+    result = cli("check", str(meta))
+    assert result.returncode == 2 and "version 1 meta files list no referrers" in result.output
