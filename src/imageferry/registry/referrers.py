@@ -30,12 +30,14 @@ from imageferry.core.errors import InputError, NotFoundError, RegistryError
 from imageferry.core.manifest import OCI_INDEX, Manifest
 from imageferry.registry.auth import pull
 from imageferry.registry.client import Registry, repository_path
+from imageferry.registry.exchange import Reply
 from imageferry.registry.tags import list_tags
 
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_PAGES = 20
 MAX_INDEX = 4 * 1024 * 1024
 MAX_ENTRIES = 1000  # referrers of one subject
+_NO_API = (400, 404, 405, 406, 501)
 _NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
 
 
@@ -122,7 +124,11 @@ class ReferrerLookup:
         tags = self.tags(repository)
         if found is None:
             found = self._from_fallback(repository, subject, tags)
-        wanted = [f for f in found if not artifact_types or f.artifact_type in artifact_types]
+        wanted = [  # an entry without a type is judged by its manifest, by the caller
+            f
+            for f in found
+            if not artifact_types or not f.artifact_type or f.artifact_type in artifact_types
+        ]
         for suffix in COSIGN_SUFFIXES:
             tag = fallback_tag(subject) + suffix
             if tags is None or tag in tags:
@@ -164,22 +170,9 @@ class ReferrerLookup:
         found: list[Found] = []
         seen = {path}
         for _ in range(MAX_PAGES):
-            self.cancel.check()
-            try:
-                reply = self.registry.session.request(
-                    "GET",
-                    path,
-                    (pull(repository),),
-                    headers={"Accept": OCI_INDEX},
-                    limit=MAX_INDEX,
-                    what=what,
-                )
-            except NotFoundError:
-                if found or self.api:
-                    raise
-                self.api = False
+            reply = self._page(path, repository, what, first=not found)
+            if reply is None:
                 return None
-            self.api = True
             found += _entries(reply.data, f"{what} at {self.registry.name}")
             if len(found) > MAX_ENTRIES:
                 raise RegistryError(f"{what} at {self.registry.name}: more than {MAX_ENTRIES}")
@@ -193,6 +186,27 @@ class ReferrerLookup:
                 )
             seen.add(path)
         raise RegistryError(f"{what} at {self.registry.name}: more than {MAX_PAGES} pages")
+
+    def _page(self, path: str, repository: str, what: str, first: bool) -> Reply | None:
+        """One page of the API; None when the registry shows it has no API (a 404 — which
+        a registry with the API never answers — or 400/405/406/501 to the first request)."""
+        self.cancel.check()
+        try:
+            reply = self.registry.session.request(
+                "GET",
+                path,
+                (pull(repository),),
+                headers={"Accept": OCI_INDEX},
+                limit=MAX_INDEX,
+                what=what,
+            )
+        except RegistryError as exc:
+            if not first or self.api or exc.status not in _NO_API:
+                raise
+            self.api = False
+            return None
+        self.api = True
+        return reply
 
     def _next(self, link: str, path: str, what: str) -> str:
         base = self.registry.session.base_url
