@@ -83,13 +83,10 @@ class RegistryReferrers:
     """Finds referrers on a source registry (read through ``source``, maybe a cache)."""
 
     def __init__(
-        self, source: BlobSource, choice: ReferrerChoice, cancel: CancelToken, resolve: Resolve
+        self, source: BlobSource, lookup: ReferrerLookup, choice: ReferrerChoice, resolve: Resolve
     ) -> None:
-        registry = getattr(source, "source", source)  # a CachedSource reads a Registry
-        if not isinstance(registry, Registry):
-            raise TypeError("referrers are found on registries")
         self.source = source
-        self.lookup = ReferrerLookup(registry, cancel)
+        self.lookup = lookup
         self.choice = choice
         self.resolve = resolve
 
@@ -272,7 +269,7 @@ def merge_fallback(
 
 def source_lookup(source: BlobSource, cancel: CancelToken) -> ReferrerLookup | None:
     """Referrer lookups on ``source`` when it is a registry (maybe behind a cache)."""
-    registry = getattr(source, "source", source)
+    registry = getattr(source, "source", source)  # a CachedSource reads a Registry
     return ReferrerLookup(registry, cancel) if isinstance(registry, Registry) else None
 
 

@@ -27,6 +27,7 @@ from imageferry.engine.referrers import (
     ReferrerChoice,
     ReferrerFinder,
     RegistryReferrers,
+    source_lookup,
 )
 from imageferry.package.reader import PackageReader
 
@@ -85,7 +86,8 @@ class Transfer:
             return None
         if isinstance(self.source, PackageReader):
             return PackageReferrers(self.source, choice, _resolve)
-        return RegistryReferrers(self.source, choice, self.cancel, _resolve)
+        lookup = source_lookup(self.source, self.cancel)
+        return RegistryReferrers(self.source, lookup, choice, _resolve) if lookup else None
 
     def execute(self, plan: TransferPlan) -> list[ImageResult]:
         return execute_plan(
