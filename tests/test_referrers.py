@@ -301,3 +301,34 @@ def test_edited_referrer_tag_in_meta_is_refused(signed, new_registry, cli, tmp_p
     meta.write_text(text.replace("version: 2", "version: 1"))
     result = cli("check", str(meta))
     assert result.returncode == 2 and "version 1 meta files list no referrers" in result.output
+
+
+def test_a_fallback_tag_without_an_index_fails_the_image_clearly(new_registry, cli):
+    source, target = new_registry(), new_registry()
+    client = Registry(RegistryConfig(registry=source.url), writable=True)
+    m, b = make_image([make_layer("odd", 1024, OCI_LAYER)], oci=True)
+    image = push_image(client, "odd/app", "1", m, b)
+    push_image(client, "odd/app", tag_of(str(image.digest)), m, b)  # an image, not an index
+    client.close()
+    result = cli("copy", "odd/app:1", "--from", source.url, "--to", target.url)
+    assert result.returncode == 1, result.output
+    assert "should hold a referrers index" in result.output and "Traceback" not in result.output
+    again = cli("copy", "odd/app:1", "--from", source.url, "--to", target.url, "--no-referrers")
+    assert again.returncode == 0, again.output
+
+
+def test_no_referrers_in_save_and_load(signed, new_registry, cli, tmp_path):
+    saved = cli("save", "signed/app:1", "--from", signed.url, "-o", "pkg", "--json")
+    assert saved.returncode == 0, saved.output
+    meta = saved.json()["package"]
+    target = new_registry()
+    loaded = cli("load", meta, "--to", target.url, "--no-referrers", "--json")
+    assert loaded.returncode == 0 and loaded.json()["referrers"] == 0, loaded.output
+    sig_tag = tag_of(str(signed.images["signed/app:1"].digest)) + ".sig"
+    assert get_manifest(target.url, "signed/app", sig_tag) is None
+
+    plain = cli("save", "signed/app:1", "--from", signed.url, "-o", "plain", "--no-referrers",
+                "--json")  # fmt: skip
+    assert plain.returncode == 0, plain.output
+    text = (tmp_path / plain.json()["package"]).read_text()
+    assert "version: 1" in text and "referrers" not in text  # older imageferry reads it
