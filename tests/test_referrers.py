@@ -222,15 +222,20 @@ def test_platform_drops_referrers_of_skipped_children(signed, new_registry, cli)
     assert get_manifest(both.url, "signed/multi", signed.child_sbom.digest) is not None
 
 
-def test_no_extra_round_trip_for_images_without_referrers(signed, new_registry, cli, tmp_path):
-    """One request per repository (here: the tag list), plus one probe of the API."""
-    proxy = FaultProxy(signed.port)
+def test_no_extra_round_trip_for_images_without_referrers(source, new_registry, cli, tmp_path):
+    """Images without referrers cost one tag listing per repository (it answers for the
+    fallback and cosign tags of all its images), plus one probe of the API per registry,
+    however many planning threads ask at once."""
+    proxy = FaultProxy(source.server.port)
     target = new_registry()
     try:
-        result = cli("copy", "plain/none:1", "--from", proxy.url, "--to", target.url)
+        (tmp_path / "list.txt").write_text(source.list_text())
+        result = cli("copy", "-l", "list.txt", "--from", proxy.url, "--to", target.url, "-j", "8")
         assert result.returncode == 0, result.output
-        referrer_calls = [p for _, p in proxy.log if "/referrers/" in p or "/tags/list" in p]
-        assert len(referrer_calls) == 2, proxy.log
+        asked = [p for _, p in proxy.log if "/referrers/" in p or "/tags/list" in p]
+        repositories = {s.repository for s in source.samples}
+        assert len(source.samples) == 12 and len(repositories) == 10
+        assert len(asked) == 1 + len(repositories), asked
         assert not [p for _, p in proxy.log if "sha256-" in p]
     finally:
         proxy.stop()

@@ -112,15 +112,21 @@ class ReferrerLookup:
         self.api: bool | None = None  # None: not asked yet
         self._tags: dict[str, frozenset[str] | None] = {}
         self._lock = threading.Lock()
+        self._probe = threading.Lock()
+        self._listing: dict[str, threading.Lock] = {}  # one tag listing per repository
 
     def find(
         self, repository: str, subject: Digest, artifact_types: tuple[str, ...] = ()
     ) -> list[Found]:
         """Every referrer of ``subject`` (one of ``artifact_types`` when given; cosign tags
         are filtered by the caller, who reads their manifests)."""
-        found = (
-            self.from_api(repository, subject, artifact_types) if self.api is not False else None
-        )
+        found = None
+        if self.api is None:
+            with self._probe:  # the first request tells whether there is an API: ask it once
+                if self.api is not False:
+                    found = self.from_api(repository, subject, artifact_types)
+        elif self.api:
+            found = self.from_api(repository, subject, artifact_types)
         tags = self.tags(repository)
         if found is None:
             found = self._from_fallback(repository, subject, tags)
@@ -139,6 +145,12 @@ class ReferrerLookup:
     def tags(self, repository: str) -> frozenset[str] | None:
         """The repository's tags (listed once); None when the registry does not list them."""
         with self._lock:
+            listing = self._listing.setdefault(repository, threading.Lock())
+        with listing:
+            return self._listed(repository)
+
+    def _listed(self, repository: str) -> frozenset[str] | None:
+        with self._lock:
             if repository in self._tags:
                 return self._tags[repository]
         try:
@@ -155,8 +167,9 @@ class ReferrerLookup:
 
     def has_api(self, repository: str, subject: Digest) -> bool:
         """Whether the registry answers the referrers API (asked once)."""
-        if self.api is None:
-            self.from_api(repository, subject, ())
+        with self._probe:
+            if self.api is None:
+                self.from_api(repository, subject, ())
         return bool(self.api)
 
     def from_api(
