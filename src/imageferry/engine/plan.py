@@ -140,6 +140,7 @@ def resolve_plan(
     entries = unique_pairings(entries, events)
     unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
     apis: dict[int, bool] = {}  # target index → whether it has the referrers API
+    run = (policy, cancel, apis)
 
     def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
@@ -155,15 +156,8 @@ def resolve_plan(
             return ImagePlan(entry, src, deliveries, error=str(exc))
         top = manifests[-1].digest
         deliveries = tuple(
-            with_referrers(
-                _delivery(i, targets[i], dst, top, policy, cancel, unreachable),
-                targets[i],
-                found,
-                policy,
-                cancel,
-                apis,
-            )
-            for i, dst in enumerate(dsts)
+            with_referrers(_delivery(i, t, dst, top, policy, cancel, unreachable), t, found, *run)
+            for i, (t, dst) in enumerate(zip(targets, dsts, strict=False))
         )
         return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found))
 

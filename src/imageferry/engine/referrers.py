@@ -282,12 +282,14 @@ def referrer_kinds(lookup: ReferrerLookup, repository: str, digest: Digest) -> t
     )
 
 
-def record_kinds(records: Sequence[ReferrerRecord]) -> tuple[str, ...]:
-    """What a package's records say refers to an image (for ``check PKG``)."""
-    return tuple(
-        f"cosign {r.tag[len(r.tag.rsplit('.', 1)[0]) :]}" if r.tag else r.artifact_type
-        for r in records
-    )
+def record_kinds(meta: PackageMeta) -> dict[tuple[str, str], tuple[str, ...]]:
+    """What a package lists as referring to each (repository, image digest), for ``check``."""
+    kinds: dict[tuple[str, str], tuple[str, ...]] = {}
+    for r in meta_referrers(meta):
+        kind = f"cosign {r.tag[len(r.tag.rsplit('.', 1)[0]) :]}" if r.tag else r.artifact_type
+        key = (r.repository, r.image)
+        kinds[key] = (*kinds.get(key, ()), kind)
+    return kinds
 
 
 def meta_referrers(meta: PackageMeta) -> list[ReferrerRecord]:

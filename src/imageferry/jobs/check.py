@@ -24,7 +24,6 @@ from imageferry.engine.locations import (
 from imageferry.engine.plan import target_digest
 from imageferry.engine.referrers import (
     ReferrerLookup,
-    meta_referrers,
     record_kinds,
     referrer_kinds,
     source_lookup,
@@ -192,15 +191,10 @@ def check_package(
     try:
         verify_package(reader, verify, events, cancel, workers)
         targets = [open_target(config, t) for t in target_cfgs]
+        referrers = record_kinds(reader.meta)
         for img in reader.meta.images:
             ref = img.reference()
-            kinds = record_kinds(
-                [
-                    r
-                    for r in meta_referrers(reader.meta)
-                    if (r.repository, r.image) == (img.repository, img.digest)
-                ]
-            )
+            kinds = referrers.get((img.repository, img.digest), ())
             if not targets:
                 rows.append(PackageRow(str(ref), img.digest, referrers=kinds))
                 continue

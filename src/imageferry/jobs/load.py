@@ -103,10 +103,23 @@ def select_images(
     return chosen
 
 
-def _without(rows: list[ImageResult], extra: TransferPlan) -> list[ImageResult]:
-    """The in-base rows, less those whose referrers ``extra`` delivers (it reports them)."""
+def _with_base_referrers(
+    reader: PackageReader,
+    transfer: Transfer,
+    plan: TransferPlan,
+    in_base: list[Pairing],
+    skipped: list[ImageResult],
+    opts: TransferOptions,
+) -> tuple[TransferPlan, list[ImageResult]]:
+    """``plan`` plus the referrers this package carries for images its base delivered; the
+    in-base rows less those whose referrers are now planned (their plan reports them)."""
+    tops = [reader.blob_map_entry(src) for _, src, _ in in_base]
+    descs = [Descriptor(t.media_type, Digest.parse(t.digest), t.size) for t in tops]
+    extra = transfer.plan_referrers_of_present(in_base, descs, opts.referrers)
     planned = {(i.entry.line, str(d.ref)) for i in extra.images for d in i.deliveries}
-    return [r for r in rows if (r.line, r.target) not in planned]
+    rows = [r for r in skipped if (r.line, r.target) not in planned]
+    images = plan.images + extra.images
+    return TransferPlan(images, blob_jobs(images)), rows
 
 
 def run_load(
@@ -139,11 +152,7 @@ def run_load(
         transfer = Transfer(reader, targets, opts.policy, cancel, tally, opts.workers)
         plan = transfer.plan(carried, (), opts.referrers)
         if in_base and opts.referrers.enabled:  # new signatures of images the base delivered
-            tops = [reader.blob_map_entry(src) for _, src, _ in in_base]
-            descs = [Descriptor(t.media_type, Digest.parse(t.digest), t.size) for t in tops]
-            extra = transfer.plan_referrers_of_present(in_base, descs, opts.referrers)
-            skipped = _without(skipped, extra)
-            plan = TransferPlan(plan.images + extra.images, blob_jobs(plan.images + extra.images))
+            plan, skipped = _with_base_referrers(reader, transfer, plan, in_base, skipped, opts)
         mounted = ensure_base_blobs(reader, plan, targets, opts.policy, cancel)
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
