@@ -337,3 +337,32 @@ def test_no_referrers_in_save_and_load(signed, new_registry, cli, tmp_path):
     assert plain.returncode == 0, plain.output
     text = (tmp_path / plain.json()["package"]).read_text()
     assert "version: 1" in text and "referrers" not in text  # older imageferry reads it
+
+
+def test_referrers_per_image_are_bounded(signed, new_registry, monkeypatch):
+    """A source that lists endless referrers (all levels together) fails that image."""
+    from imageferry.core.cancel import CancelToken
+    from imageferry.core.config import Config
+    from imageferry.core.events import ignore_events
+    from imageferry.engine import referrers
+    from imageferry.jobs.copy import run_copy
+    from imageferry.jobs.inputs import parse_list
+    from imageferry.jobs.options import transfer_options
+
+    monkeypatch.setattr(referrers, "MAX_PER_IMAGE", 3)
+    config, target = Config(), new_registry()
+    result = run_copy(
+        config,
+        parse_list("signed/app:1\nsigned/multi:1\n", "list").entries,
+        RegistryConfig(registry=signed.url),
+        [RegistryConfig(registry=target.url)],
+        transfer_options(config),
+        ignore_events,
+        CancelToken(),
+    )
+    rows = {r.source.split("/", 1)[1]: r for r in result.images}
+    assert rows["signed/app:1"].status == "failed"
+    assert "more than 3 referrers; copy it with --no-referrers" in (
+        rows["signed/app:1"].error or ""
+    )
+    assert rows["signed/multi:1"].status == "copied" and rows["signed/multi:1"].referrers == 2

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import Digest
-from imageferry.core.errors import ImageFerryError
+from imageferry.core.errors import ImageFerryError, RegistryError
 from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
@@ -37,6 +37,7 @@ from imageferry.registry.referrers import (
 )
 
 MAX_DEPTH = 3  # a signature on an SBOM on an image: depth 2
+MAX_PER_IMAGE = 1000  # referrers of one image, all levels together
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ class RegistryReferrers:
                     if plan is not None:
                         plans.append(plan)
                         found_now.append(plan.top.digest)
+                    if len(plans) > MAX_PER_IMAGE:
+                        raise RegistryError(
+                            f"{repository}@{manifests[-1].digest.short} has more than "
+                            f"{MAX_PER_IMAGE} referrers; copy it with --no-referrers"
+                        )
             frontier = found_now
         return plans
 
