@@ -143,6 +143,7 @@ def test_summary_counts_referrers(signed, new_registry, cli):
     result = cli("copy", "signed/app:1", "--from", signed.url, "--to", target.url)
     assert result.returncode == 0, result.output
     assert "images: 1 copied; referrers: 4;" in result.stdout
+    assert "plan: 1 image(s), 4 referrer(s), " in result.stderr
 
 
 def test_fallback_index_on_target_keeps_entries_of_others(signed, new_registry, cli):
