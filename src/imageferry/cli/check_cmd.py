@@ -70,6 +70,8 @@ def _print(report: CheckReport) -> None:
         else:
             status = f"CANNOT CHECK: {r.error}"
         print(f"line {r.line}: {r.source}  {status}")
+        if r.referrers:
+            print(f"    referrers: {', '.join(r.referrers)}")
         for t in r.targets:
             state = _STATE.get(t.state, f"CANNOT CHECK: {t.error}")
             print(f"    -> {t.ref}  [{t.target_name}: {state}]")

@@ -64,3 +64,5 @@ def _print(report: PackageReport, verify: str) -> None:
         if row.error:
             state += f" {row.error}"
         print(f"  {row.name}  {row.digest[:19]}{state}")
+        if row.referrers:
+            print(f"    referrers: {', '.join(row.referrers)}")

@@ -19,4 +19,6 @@ def transfer(config: Config, args: argparse.Namespace) -> TransferOptions:
         platforms=getattr(args, "platform", []),
         cache=Path(cache) if cache else None,
         no_cache=getattr(args, "no_cache", False) or not hasattr(args, "cache"),
+        no_referrers=getattr(args, "no_referrers", False),
+        artifact_types=getattr(args, "artifact_types", []),
     )

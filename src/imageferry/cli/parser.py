@@ -83,6 +83,23 @@ def _platform(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _referrers(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-referrers",
+        action="store_true",
+        help="leave signatures, SBOMs and attestations behind (default: they travel along; "
+        "cfg.yaml: referrers: false)",
+    )
+    p.add_argument(
+        "--artifact-type",
+        dest="artifact_types",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="carry only referrers of this artifact type; repeatable",
+    )
+
+
 def _cache(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache",
@@ -126,6 +143,7 @@ def _watch(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="what was delivered (default: imageferry-watch.json beside cfg.yaml)",
     )
     _platform(watch)
+    _referrers(watch)
     _cache(watch)
 
 
@@ -147,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     _image_list(copy)
     _targets(copy, "target: name from cfg.yaml or URL; repeat for several")
     _platform(copy)
+    _referrers(copy)
     _cache(copy)
 
     save = sub.add_parser(
@@ -175,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="compress data files (default: compressor from cfg.yaml, else none)",
     )
     _platform(save)
+    _referrers(save)
     _cache(save)
 
     load = sub.add_parser(
@@ -189,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _targets(load, "target: name from cfg.yaml or URL; repeat for several")
     _verify(load)
+    _referrers(load)
 
     check = sub.add_parser(
         "check",

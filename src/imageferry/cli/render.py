@@ -118,8 +118,9 @@ class Renderer:
             log.info(
                 "plan: %d images, %d blobs, %d bytes", event.images, event.blobs, event.bytes_total
             )
+            referrers = f", {event.referrers} referrer(s)" if event.referrers else ""
             self.line(
-                f"plan: {event.images} image(s), {event.blobs} blob(s) to check, "
+                f"plan: {event.images} image(s){referrers}, {event.blobs} blob(s) to check, "
                 f"up to {human_bytes(event.bytes_total)}"
             )
         elif isinstance(event, ImageDone):

@@ -27,6 +27,7 @@ def result_json(command: str, result: RunResult, images: ImageList | None) -> di
         "seconds": round(result.seconds, 3),
         "bytes_read": result.bytes_read,
         "blobs": result.blobs,
+        "referrers": result.referrers,
         "images": [
             {**r.__dict__, "text": images.text_of(r.line) if images else r.source}
             for r in result.images
@@ -47,7 +48,8 @@ def print_result(command: str, result: RunResult, images: ImageList | None) -> N
     blobs = ", ".join(f"{n} {k}" for k, n in result.blobs.items() if n) or "none"
     speed = result.bytes_read / max(result.seconds, 1e-6)
     print(
-        f"done in {result.seconds:.1f}s. images: {counts or 'none'}; blobs: {blobs}; "
+        f"done in {result.seconds:.1f}s. images: {counts or 'none'}; "
+        f"referrers: {result.referrers or 'none'}; blobs: {blobs}; "
         f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
     )
     if result.package:

@@ -196,6 +196,7 @@ class Config(_Strict):
     lang: Literal["zh_CN", "en_US"] | None = None
     skiptlsverify: bool = False
     timeout: float = Field(30, gt=0, le=3600, description="seconds a registry may stall")
+    referrers: bool = True  # carry signatures, SBOMs, attestations (OCI 1.1 referrers)
     interval: float = Field(300, ge=1, le=7 * 24 * 3600)  # watch: seconds between rounds
     webhook: list[str] = Field(default_factory=list)  # watch: URLs that get a JSON POST
     dingtalk: list[DingTalkConfig] = Field(default_factory=list)  # watch: group robots

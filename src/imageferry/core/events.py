@@ -27,6 +27,7 @@ class PlanReady:
     blobs: int
     bytes_total: int  # bytes that may have to move (before target HEAD checks)
     targets: tuple[str, ...] = ()  # every image goes to each of these
+    referrers: int = 0  # signatures, SBOMs, attestations found with the images
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class ImageChecked:
     targets: tuple[TargetState, ...]
     error: str | None = None
     missing: bool = False  # the source answered: no such image (else ``error`` says why)
+    referrers: tuple[str, ...] = ()  # artifact types of its signatures, SBOMs, attestations
 
     @property
     def exists(self) -> bool:

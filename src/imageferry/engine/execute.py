@@ -7,18 +7,20 @@ tag whose content is missing. A stop (cancel) abandons in-flight uploads.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import EventSink, ImageDone, ImageStatus
-from imageferry.core.manifest import Manifest
+from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.blobs import BlobMover
 from imageferry.engine.locations import Target
 from imageferry.engine.plan import Delivery, ImagePlan, TransferPlan
+from imageferry.engine.referrers import push_referrers
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class ImageResult:
     status: ImageStatus
     digest: str | None = None
     error: str | None = None
+    referrers: int = 0  # signatures, SBOMs, attestations delivered with it
 
 
 BlobFutures = dict[str, "Future[dict[int, ImageFerryError]]"]
@@ -112,7 +115,7 @@ def _deliver(
     if image.error or delivery.error:
         return result("failed", image.error or delivery.error)
     if delivery.up_to_date:
-        return result("skipped")
+        return _with_referrers(result("skipped"), image, delivery, futures, target, policy, cancel)
     try:
         for blob in image.blobs:
             future = futures.get(str(blob.digest))
@@ -130,7 +133,46 @@ def _deliver(
         return result("cancelled", "stopped before the image was complete")
     except ImageFerryError as exc:
         return result("failed", str(exc))
-    return result("copied")
+    return _with_referrers(result("copied"), image, delivery, futures, target, policy, cancel)
+
+
+def _with_referrers(
+    done: ImageResult,
+    image: ImagePlan,
+    delivery: Delivery,
+    futures: BlobFutures,
+    target: Target,
+    policy: RetryPolicy,
+    cancel: CancelToken,
+) -> ImageResult:
+    """Push the referrers the target lacks, after their subject (see engine/referrers.py)."""
+    if not delivery.referrers:
+        return done
+
+    def blobs_failed(blobs: Sequence[Descriptor]) -> str | None:
+        for blob in blobs:
+            future = futures.get(str(blob.digest))
+            failed = future.result().get(delivery.target) if future else None
+            if failed is not None:
+                return str(failed)
+        return None
+
+    try:
+        count = push_referrers(
+            image.referrers,
+            delivery.referrers,
+            target,
+            delivery.ref.repository,
+            fallback=delivery.fallback,
+            blobs_ready=blobs_failed,
+            policy=policy,
+            cancel=cancel,
+        )
+    except (Cancelled, CancelledError):
+        return replace(done, status="cancelled", error="stopped before its referrers were pushed")
+    except ImageFerryError as exc:
+        return replace(done, status="failed", error=str(exc))
+    return replace(done, referrers=count)
 
 
 def _push_manifest(

@@ -14,7 +14,13 @@ from imageferry.core.store import BlobSink
 from imageferry.package.checksum import sha256_file
 from imageferry.package.layout import Item
 from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta, legacy_blob_digests
-from imageferry.package.meta import ImageRecord, PackageMeta, load_meta, read_meta_file
+from imageferry.package.meta import (
+    ImageRecord,
+    PackageMeta,
+    ReferrerRecord,
+    load_meta,
+    read_meta_file,
+)
 from imageferry.package.reader import PackageReader
 from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
@@ -32,6 +38,7 @@ __all__ = [
     "PackageMeta",
     "PackageReader",
     "PackageWriter",
+    "ReferrerRecord",
     "Target",
     "open_cache",
     "open_package_reader",

@@ -8,7 +8,7 @@ so totals are known before the first byte moves.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
@@ -34,6 +34,12 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.platforms import check_platform
+from imageferry.engine.referrers import (
+    ReferrerFinder,
+    ReferrerPlan,
+    missing_on,
+    needs_fallback_index,
+)
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
@@ -46,6 +52,8 @@ class Delivery:
     ref: Reference
     up_to_date: bool = False
     error: str | None = None
+    referrers: tuple[int, ...] = ()  # which of the image's referrers the target lacks
+    fallback: bool = False  # the target needs the referrers fallback index maintained
 
     @property
     def pending(self) -> bool:
@@ -61,6 +69,7 @@ class ImagePlan:
     manifests: tuple[Manifest, ...] = ()  # children first, the tagged one last
     blobs: tuple[Descriptor, ...] = ()
     error: str | None = None
+    referrers: tuple[ReferrerPlan, ...] = ()  # subjects before their referrers
 
     @property
     def top(self) -> Manifest:
@@ -142,18 +151,25 @@ def resolve_plan(
     cancel: CancelToken,
     events: EventSink,
     workers: int,
+    referrers: ReferrerFinder | None = None,
 ) -> TransferPlan:
     """Resolve every image in parallel; an image that fails to resolve is kept with its error.
 
     A line that repeats an earlier one (same source, same target names) is planned once.
+    With ``referrers``, each image's referrers are found and planned with it.
     """
     entries = unique_pairings(entries, events)
     unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
+    apis: dict[int, bool] = {}  # target index → whether it has the referrers API
+    run = (policy, cancel, apis)
 
     def one(item: Pairing) -> ImagePlan:
         entry, src, dsts = item
+        found: list[ReferrerPlan] = []
         try:
             manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
+            if referrers is not None:
+                found = policy.run(lambda: referrers.find(src.repository, manifests), cancel)
         except Cancelled:
             raise
         except ImageFerryError as exc:
@@ -162,18 +178,44 @@ def resolve_plan(
             return ImagePlan(entry, src, deliveries, error=why)
         top = manifests[-1].digest
         deliveries = tuple(
-            _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
-            for i, dst in enumerate(dsts)
+            with_referrers(_delivery(i, t, dst, top, policy, cancel, unreachable), t, found, *run)
+            for i, (t, dst) in enumerate(zip(targets, dsts, strict=False))
         )
-        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
+        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
-    plan = TransferPlan(images, _blob_jobs(images))
+    plan = TransferPlan(images, blob_jobs(images))
     names = tuple(t.name for t in targets)
-    events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names))
+    count = sum(len(i.referrers) for i in images)
+    events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names, count))
     return plan
+
+
+def with_referrers(
+    delivery: Delivery,
+    target: Target,
+    found: list[ReferrerPlan],
+    policy: RetryPolicy,
+    cancel: CancelToken,
+    apis: dict[int, bool],
+) -> Delivery:
+    """``delivery`` with the referrers ``target`` lacks (only asked when there are some);
+    ``apis`` remembers per target index whether it has the referrers API."""
+    if not found or delivery.error is not None:
+        return delivery
+    repo = delivery.ref.repository
+    try:
+        missing = missing_on(target, repo, found, policy, cancel)
+        fallback = bool(missing) and needs_fallback_index(
+            target, repo, [found[i] for i in missing], policy, cancel, apis, delivery.target
+        )
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        return replace(delivery, error=f"checking referrers: {exc}")
+    return replace(delivery, referrers=missing, fallback=fallback)
 
 
 def _delivery(
@@ -225,15 +267,23 @@ def target_digest(
     )
 
 
-def _blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
+def blob_jobs(images: list[ImagePlan]) -> dict[str, BlobJob]:
     jobs: dict[str, BlobJob] = {}
     for image in images:
         if image.error:
             continue
-        for blob in image.blobs:
+        for blob, d in _needed(image):
             job = jobs.setdefault(str(blob.digest), BlobJob(blob, image.source.repository))
-            for d in image.deliveries:
-                key = (d.target, d.ref.repository)
-                if d.pending and key not in job.destinations:
-                    job.destinations.append(key)
+            key = (d.target, d.ref.repository)
+            if key not in job.destinations:
+                job.destinations.append(key)
     return {k: v for k, v in jobs.items() if v.destinations}
+
+
+def _needed(image: ImagePlan) -> list[tuple[Descriptor, Delivery]]:
+    """Each blob with each delivery that needs it: the image's, its missing referrers'."""
+    out = [(b, d) for d in image.deliveries if d.pending for b in image.blobs]
+    for d in image.deliveries:
+        if d.error is None:
+            out += [(b, d) for i in d.referrers for b in image.referrers[i].blobs]
+    return out

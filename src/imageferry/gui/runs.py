@@ -115,6 +115,10 @@ class Runs:
 
     def _summary(self, result: Any) -> None:
         lines = failed_lines(result)
+        referrers = getattr(result, "referrers", 0)
+        if referrers:
+            text = _("{images} image(s), {referrers} referrer(s): signatures, SBOMs, attestations")
+            self.app.log.add(text.format(images=len(result.images), referrers=referrers))
         images = self.images
         self.retry_lines = [images.text_of(n) for n in lines] if images else []
         package = getattr(result, "package", None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken, wait_for
@@ -24,6 +24,12 @@ from imageferry.engine.locations import (
     open_targets,
 )
 from imageferry.engine.plan import resolve_manifests, target_digest
+from imageferry.engine.referrers import (
+    ReferrerLookup,
+    record_kinds,
+    referrer_kinds,
+    source_lookup,
+)
 from imageferry.jobs.load import verify_package
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_references
@@ -57,8 +63,10 @@ def run_check(
     source = open_registry(config, source_cfg, writable=False)
     targets: list[Target] = []
 
+    lookup = source_lookup(source, cancel)
+
     def one(pair: Pairing) -> ImageChecked:
-        row = _check_one(pair, source, targets, options, cancel)
+        row = _with_referrers(_check_one(pair, source, targets, options, cancel), pair, lookup)
         events(row)
         return row
 
@@ -114,6 +122,21 @@ def _source_digest(
     return manifests[-1].digest
 
 
+def _with_referrers(
+    row: ImageChecked, pair: Pairing, lookup: ReferrerLookup | None
+) -> ImageChecked:
+    """``row`` with what refers to the image (its top manifest) in the source."""
+    if row.digest is None or lookup is None:
+        return row
+    try:
+        kinds = referrer_kinds(lookup, pair[1].repository, Digest.parse(row.digest))
+    except Cancelled:
+        raise
+    except ImageFerryError as exc:
+        kinds = (f"cannot list referrers: {exc}",)
+    return replace(row, referrers=kinds)
+
+
 def _state(
     target: Target, ref: Reference, digest: Digest | None, policy: RetryPolicy, cancel: CancelToken
 ) -> TargetState:
@@ -138,6 +161,7 @@ class PackageRow:
     target_name: str | None = None
     state: TargetStateName | None = None
     error: str | None = None
+    referrers: tuple[str, ...] = ()  # what travels with it (signatures, SBOMs …)
 
 
 @dataclass(frozen=True)
@@ -186,15 +210,19 @@ def check_package(
     try:
         verify_package(reader, verify, events, cancel, workers)
         targets = open_targets(config, target_cfgs, events)
+        referrers = record_kinds(reader.meta)
         for img in reader.meta.images:
             ref = img.reference()
+            kinds = referrers.get((img.repository, img.digest), ())
             if not targets:
-                rows.append(PackageRow(str(ref), img.digest))
+                rows.append(PackageRow(str(ref), img.digest, referrers=kinds))
                 continue
             for t in targets:
                 dst = on_target(ref, t.host, t.namespace)
                 state = _state(t, dst, Digest.parse(img.digest), policy, cancel)
-                rows.append(PackageRow(state.ref, img.digest, t.name, state.state, state.error))
+                rows.append(
+                    PackageRow(state.ref, img.digest, t.name, state.state, state.error, kinds)
+                )
     except Cancelled:
         pass
     finally:

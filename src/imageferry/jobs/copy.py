@@ -35,7 +35,9 @@ def run_copy(
     try:
         transfer = Transfer(source, targets, options.policy, cancel, tally, options.workers)
         plan = transfer.plan(
-            pair_references(entries, source.host, targets, origin), options.platforms
+            pair_references(entries, source.host, targets, origin),
+            options.platforms,
+            options.referrers,
         )
         results = transfer.execute(plan)
     except Cancelled:

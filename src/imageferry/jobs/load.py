@@ -7,9 +7,11 @@ from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
+from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, InputError, PackageError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.imagelist import ListEntry
+from imageferry.core.manifest import Descriptor
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
     ImageRecord,
@@ -18,7 +20,7 @@ from imageferry.engine.locations import (
     open_package_reader,
     open_targets,
 )
-from imageferry.engine.plan import unique_pairings
+from imageferry.engine.plan import TransferPlan, blob_jobs, unique_pairings
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.basecheck import ensure_base_blobs, images_in_base
 from imageferry.jobs.options import TransferOptions
@@ -101,6 +103,25 @@ def select_images(
     return chosen
 
 
+def _with_base_referrers(
+    reader: PackageReader,
+    transfer: Transfer,
+    plan: TransferPlan,
+    in_base: list[Pairing],
+    skipped: list[ImageResult],
+    opts: TransferOptions,
+) -> tuple[TransferPlan, list[ImageResult]]:
+    """``plan`` plus the referrers this package carries for images its base delivered; the
+    in-base rows less those whose referrers are now planned (their plan reports them)."""
+    tops = [reader.blob_map_entry(src) for _, src, _ in in_base]
+    descs = [Descriptor(t.media_type, Digest.parse(t.digest), t.size) for t in tops]
+    extra = transfer.plan_referrers_of_present(in_base, descs, opts.referrers)
+    planned = {(i.entry.line, str(d.ref)) for i in extra.images for d in i.deliveries}
+    rows = [r for r in skipped if (r.line, r.target) not in planned]
+    images = plan.images + extra.images
+    return TransferPlan(images, blob_jobs(images)), rows
+
+
 def run_load(
     config: Config,
     meta_path: Path,
@@ -129,7 +150,9 @@ def run_load(
             (in_base if reader.blob_map_entry(pair[1]).in_base else carried).append(pair)
         skipped = images_in_base(reader, in_base, targets, opts.policy, cancel)
         transfer = Transfer(reader, targets, opts.policy, cancel, tally, opts.workers)
-        plan = transfer.plan(carried)
+        plan = transfer.plan(carried, (), opts.referrers)
+        if in_base and opts.referrers.enabled:  # new signatures of images the base delivered
+            plan, skipped = _with_base_referrers(reader, transfer, plan, in_base, skipped, opts)
         mounted = ensure_base_blobs(reader, plan, targets, opts.policy, cancel)
         if mounted:
             tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))

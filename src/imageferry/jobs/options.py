@@ -10,6 +10,7 @@ from imageferry.core.errors import InputError
 from imageferry.core.manifest import Platform
 from imageferry.core.retry import RetryPolicy
 from imageferry.engine.locations import cache_folder
+from imageferry.engine.referrers import ReferrerChoice
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class TransferOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     platforms: tuple[Platform, ...] = ()
     cache: Path | None = None  # folder of the blob cache; None: no cache
+    referrers: ReferrerChoice = field(default_factory=ReferrerChoice)
 
 
 def workers_from(config: Config, maxconn: int | None) -> int:
@@ -42,6 +44,8 @@ def transfer_options(
     platforms: list[str] | tuple[str, ...] = (),
     cache: Path | None = None,
     no_cache: bool = False,
+    no_referrers: bool = False,
+    artifact_types: list[str] | tuple[str, ...] = (),
 ) -> TransferOptions:
     """What a front end chose, else cfg.yaml's values. Raises InputError on bad values."""
     return TransferOptions(
@@ -49,4 +53,20 @@ def transfer_options(
         policy=policy_from(config, retries),
         platforms=tuple(Platform.parse(p) for p in platforms),
         cache=cache_folder(config, cache, no_cache),
+        referrers=referrer_choice(config, no_referrers, artifact_types),
     )
+
+
+def referrer_choice(
+    config: Config, no_referrers: bool, artifact_types: list[str] | tuple[str, ...]
+) -> ReferrerChoice:
+    """``--no-referrers`` or cfg.yaml's ``referrers: false`` turn them off; ``--artifact-type``
+    (repeatable) keeps only those types. Raises InputError for a type that cannot be one."""
+    for kind in artifact_types:
+        if not kind or "/" not in kind or any(c.isspace() for c in kind) or len(kind) > 255:
+            raise InputError(
+                f"--artifact-type '{kind[:100]}' is not a media type (like "
+                "application/vnd.dev.cosign.simplesigning.v1+json)"
+            )
+    enabled = not no_referrers and config.referrers
+    return ReferrerChoice(enabled, tuple(dict.fromkeys(artifact_types)))

@@ -22,5 +22,10 @@ class RunResult:
     def ok(self) -> bool:
         return not self.cancelled and all(r.status in ("copied", "skipped") for r in self.images)
 
+    @property
+    def referrers(self) -> int:
+        """Signatures, SBOMs and attestations delivered (on every target together)."""
+        return sum(r.referrers for r in self.images)
+
     def count(self, status: str) -> int:
         return sum(1 for r in self.images if r.status == status)

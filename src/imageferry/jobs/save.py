@@ -18,12 +18,14 @@ from imageferry.engine.locations import (
     ImageRecord,
     Item,
     PackageWriter,
+    ReferrerRecord,
     Target,
     open_cache,
     open_package_writer,
     open_source,
 )
 from imageferry.engine.plan import TransferPlan
+from imageferry.engine.referrers import records_of
 from imageferry.engine.transfer import Transfer
 from imageferry.jobs.options import TransferOptions
 from imageferry.jobs.pairing import Pairing, pair_names
@@ -95,17 +97,18 @@ def run_save(
         transfer = Transfer(
             source, [Target(writer, "", None)], opts.policy, cancel, tally, opts.workers
         )
-        plan = transfer.plan(pairs, opts.platforms)
+        plan = transfer.plan(pairs, opts.platforms, opts.referrers)
         if any(image.error for image in plan.images):
             return _unfinished(plan, tally, cancel)
         if not writer.prepare(_items(plan)):
             tally(Message("warning", "the source changed since the unfinished save; starting over"))
-            plan = transfer.plan(pairs, opts.platforms)
+            plan = transfer.plan(pairs, opts.platforms, opts.referrers)
         result = tally.result(transfer.execute(plan), cancel)
         if not result.ok:
             return result
         total = sum(item.size for item in _items(plan))
-        meta = writer.finish(_records(plan), start_stage(tally, cancel, "finishing", total))
+        progress = start_stage(tally, cancel, "finishing", total)
+        meta = writer.finish(_records(plan), progress, _referrer_records(plan))
         return tally.result(result.images, cancel, package=meta, files=_data_files(writer, meta))
     except Cancelled:
         return tally.result([], cancel)  # a rerun resumes from the journal
@@ -144,6 +147,10 @@ def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions) -> str:
         "compression": options.compression,
         "single_file": options.single_file,
         "platforms": [str(p) for p in options.transfer.platforms],
+        "referrers": [
+            options.transfer.referrers.enabled,
+            *options.transfer.referrers.artifact_types,
+        ],
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -155,6 +162,11 @@ def _items(plan: TransferPlan) -> list[Item]:
             items[str(m.digest)] = Item(str(m.digest), m.size, m.media_type)
         for b in image.blobs:
             items.setdefault(str(b.digest), Item(str(b.digest), b.size, b.media_type))
+        for r in image.referrers:
+            for m in r.manifests:
+                items[str(m.digest)] = Item(str(m.digest), m.size, m.media_type)
+            for b in r.blobs:
+                items.setdefault(str(b.digest), Item(str(b.digest), b.size, b.media_type))
     return list(items.values())
 
 
@@ -172,6 +184,16 @@ def _records(plan: TransferPlan) -> list[ImageRecord]:
                 source=str(image.source),
             ),
         )
+    return list(records.values())
+
+
+def _referrer_records(plan: TransferPlan) -> list[ReferrerRecord]:
+    """Every image's referrers, once per (repository, referrer, tag), subjects first."""
+    records: dict[tuple[str, str, str | None], ReferrerRecord] = {}
+    for image in plan.images:
+        repository = image.deliveries[0].ref.repository
+        for r in records_of(repository, image.top.digest, image.referrers):
+            records.setdefault((r.repository, r.digest, r.tag), r)
     return list(records.values())
 
 

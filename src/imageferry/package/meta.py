@@ -16,6 +16,8 @@ from imageferry.package.safeyaml import load_yaml_file
 
 FORMAT = "imageferry-package"
 VERSION = 1
+VERSION_WITH_REFERRERS = 2  # written only when the package lists referrers
+READABLE_VERSIONS = (VERSION, VERSION_WITH_REFERRERS)
 META_SUFFIX = "_meta.yaml"
 MAX_IMAGES = 100_000
 MAX_BLOBS = 1_000_000
@@ -93,6 +95,33 @@ class BlobRecord(_Model):
         return self.file is None
 
 
+class ReferrerRecord(_Model):
+    """A signature, SBOM or attestation that travels with an image (format version 2)."""
+
+    repository: str
+    image: str  # digest of the image (top manifest) it travels with
+    subject: str  # digest of the manifest it refers to (the image, a child or a referrer)
+    digest: str  # the referrer's manifest
+    media_type: str = Field(alias="mediaType")
+    artifact_type: str = Field("", alias="artifactType")
+    tag: str | None = None  # cosign's sha256-<hex>.sig/.att/.sbom tag, kept as a tag
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _grammar(check_repository, value)
+
+    @field_validator("image", "subject", "digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        return _grammar(Digest.parse, value)
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        return None if value is None else _grammar(check_tag, value)
+
+
 class DataFileRecord(_Model):
     name: str
     size: int = Field(ge=0)
@@ -116,13 +145,20 @@ class PackageMeta(_Model):
     images: list[ImageRecord]
     blobs: list[BlobRecord]
     datafiles: list[DataFileRecord]
+    referrers: list[ReferrerRecord] = Field(default_factory=list)
 
     def blob_map(self) -> dict[str, BlobRecord]:
         return {b.digest: b for b in self.blobs}
 
 
 def dump_meta(meta: PackageMeta) -> str:
+    """The meta file's text; version 2 with a ``referrers:`` list only when it has referrers,
+    so a package without them stays readable by imageferry versions that read version 1."""
     data = meta.model_dump(by_alias=True, exclude_none=True)
+    if meta.referrers:
+        data["version"] = max(meta.version, VERSION_WITH_REFERRERS)
+    else:
+        data.pop("referrers", None)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200)
 
 
@@ -139,10 +175,10 @@ def load_meta(path: Path) -> PackageMeta:
     data = read_meta_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PackageError(f"{path} is not an imageferry package meta file")
-    if data.get("version") != VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise PackageError(
             f"{path} has package format version {data.get('version')}; this imageferry reads "
-            f"version {VERSION}. Use a matching imageferry version."
+            f"versions {', '.join(map(str, READABLE_VERSIONS))}. Use a matching imageferry version."
         )
     try:
         meta = PackageMeta.model_validate(data)
@@ -188,5 +224,30 @@ def _check_consistency(meta: PackageMeta, path: Path) -> None:
                 f"{path}: manifest {b.digest} has {b.size} bytes, more than the 8 MiB a "
                 "manifest may have; the package is refused"
             )
+    _check_referrers(meta, path)
     if meta.kind == "incremental" and meta.base is None:
         raise PackageError(f"{path}: an incremental package must name its base")
+
+
+def _check_referrers(meta: PackageMeta, path: Path) -> None:
+    """Each referrer is in the package (or its base), travels with a listed image, and a
+    tag it keeps is cosign's tag of its subject: never any other tag of the repository."""
+    if len(meta.referrers) > MAX_BLOBS:
+        raise PackageError(f"{path}: referrers lists {len(meta.referrers)} entries")
+    if meta.referrers and meta.version < VERSION_WITH_REFERRERS:
+        raise PackageError(f"{path}: version {meta.version} meta files list no referrers")
+    blobs = meta.blob_map()
+    images = {(i.repository, i.digest) for i in meta.images}
+    for r in meta.referrers:
+        what = f"{path}: referrer {r.digest} of {r.repository}"
+        if r.digest not in blobs:
+            raise PackageError(f"{what} has no manifest in the package")
+        if (r.repository, r.image) not in images:
+            raise PackageError(f"{what} belongs to no image the package lists")
+        subject = Digest.parse(r.subject)
+        cosign = [f"{subject.algorithm}-{subject.hex}{s}" for s in (".sig", ".att", ".sbom")]
+        if r.tag is not None and r.tag not in cosign:
+            raise PackageError(
+                f"{what}: tag '{r.tag}' is not a cosign tag of its subject "
+                f"({cosign[0]}, .att or .sbom); the meta file was edited"
+            )

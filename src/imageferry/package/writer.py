@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from imageferry.package.meta import (
     DataFileRecord,
     ImageRecord,
     PackageMeta,
+    ReferrerRecord,
     dump_meta,
 )
 from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
@@ -240,7 +241,12 @@ class PackageWriter:
 
     # -- finishing ---------------------------------------------------------
 
-    def finish(self, images: list[ImageRecord], progress: Progress | None = None) -> Path:
+    def finish(
+        self,
+        images: list[ImageRecord],
+        progress: Progress | None = None,
+        referrers: Sequence[ReferrerRecord] = (),
+    ) -> Path:
         """Close the data files, hash them, write the meta file last. Returns its path.
 
         ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
@@ -248,9 +254,14 @@ class PackageWriter:
         OutOfSpaceError, with no meta file: a rerun after freeing space finishes it.
         """
         with self._on_disk():
-            return self._finish(images, progress)
+            return self._finish(images, progress, referrers)
 
-    def _finish(self, images: list[ImageRecord], progress: Progress | None) -> Path:
+    def _finish(
+        self,
+        images: list[ImageRecord],
+        progress: Progress | None,
+        referrers: Sequence[ReferrerRecord],
+    ) -> Path:
         layout = self.layout
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
@@ -277,6 +288,7 @@ class PackageWriter:
             images=images,
             blobs=self._blob_records(frames),
             datafiles=[self._file_record(k, progress) for k in range(layout.files)],
+            referrers=list(referrers),
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
         replace_text_no_link(final, dump_meta(meta))  # temp + fsync + rename
