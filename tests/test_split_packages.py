@@ -90,7 +90,9 @@ def split_package(split_source, tmp_path_factory):
     return _meta(work / "out")
 
 
-def test_every_data_file_fits_and_load_is_byte_exact(split_source, split_package, new_registry, cli):
+def test_every_data_file_fits_and_load_is_byte_exact(
+    split_source, split_package, new_registry, cli
+):
     files = _data_files(split_package)
     total = sum(f.stat().st_size for f in files)
     assert total > LIMIT and len(files) >= 4  # 26 MB cannot fit in fewer than 4 files of 8 MB
@@ -174,7 +176,8 @@ def test_a_missing_short_or_swapped_part_is_named_and_nothing_pushed(
 def test_single_file_zstd_packs_into_as_few_files_as_the_limit_allows(
     split_source, new_registry, cli, tmp_path
 ):
-    (tmp_path / "cfg.yaml").write_text(f"source:\n- registry: {split_source.url}\nmaxfilesize: 8M\n")
+    cfg = f"source:\n- registry: {split_source.url}\nmaxfilesize: 8M\n"
+    (tmp_path / "cfg.yaml").write_text(cfg)
     (tmp_path / "list.txt").write_text("\n".join(IMAGES) + "\n")
     saved = cli("save", "-l", "list.txt", "-o", "out", "--single-file", "--compress", "zstd")
     assert saved.returncode == 0, saved.output
