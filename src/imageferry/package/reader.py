@@ -59,6 +59,14 @@ class PackageReader:
         Raises :class:`PackageError` naming the first problem; reads nothing else.
         ``progress`` hears of every MiB hashed (from worker threads) and may raise to stop.
         """
+        _refuse(self._size_problems())
+        if full:
+            _refuse(self._checksum_problems(workers, progress))
+        for record in self.meta.datafiles:
+            self._open_data_file(record.name)
+        self._warn_compression()
+
+    def _size_problems(self) -> list[str]:
         problems = []
         for record in self.meta.datafiles:
             path = self.folder / record.name
@@ -70,30 +78,28 @@ class PackageReader:
             elif path.stat().st_size != record.size:
                 problems.append(
                     f"data file {record.name} has {path.stat().st_size} bytes, the meta file "
-                    f"records {record.size}: it was cut short or altered; copy it again"
+                    f"records {record.size}: it was cut short or altered"
                     + self._parts_note(record.name)
+                    + "; copy it again"
                 )
-        if problems:
-            raise PackageError("package check failed:\n  " + "\n  ".join(problems))
-        if full:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                sums = list(
-                    pool.map(
-                        lambda r: sha256_file(self.folder / r.name, progress),
-                        self.meta.datafiles,
-                    )
+        return problems
+
+    def _checksum_problems(self, workers: int, progress: Progress | None) -> list[str]:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            sums = list(
+                pool.map(lambda r: sha256_file(self.folder / r.name, progress), self.meta.datafiles)
+            )
+        recorded = {r.sha256: r.name for r in self.meta.datafiles}
+        problems = []
+        for record, actual in zip(self.meta.datafiles, sums, strict=True):
+            if actual != record.sha256:
+                other = recorded.get(actual)
+                swapped = f": it holds what {other} should (swapped?)" if other else ""
+                problems.append(
+                    f"data file {record.name} is damaged (sha256 {actual[:12]}…, expected "
+                    f"{record.sha256[:12]}…){swapped}; copy it again"
                 )
-            for record, actual in zip(self.meta.datafiles, sums, strict=True):
-                if actual != record.sha256:
-                    problems.append(
-                        f"data file {record.name} is damaged (sha256 {actual[:12]}…, expected "
-                        f"{record.sha256[:12]}…); copy it again"
-                    )
-            if problems:
-                raise PackageError("package check failed:\n  " + "\n  ".join(problems))
-        for record in self.meta.datafiles:
-            self._open_data_file(record.name)
-        self._warn_compression()
+        return problems
 
     def _parts_note(self, name: str) -> str:
         """Which parts of split blobs ``name`` holds (for a message), or nothing."""
@@ -270,6 +276,11 @@ class PackageReader:
     def close(self) -> None:
         for streams in self._streams.values():
             streams.close()
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise PackageError("package check failed:\n  " + "\n  ".join(problems))
 
 
 def _entries_in(meta: PackageMeta, name: str, frames: bool = False) -> dict[int, tuple[str, int]]:
