@@ -268,3 +268,57 @@ def test_an_incremental_split_package_loads_on_top_of_its_base(
         loaded = cli("load", str(meta), "--to", target.url)
         assert loaded.returncode == 0, loaded.output
     _assert_loaded(split_source.url, target.url)
+
+
+@pytest.mark.parametrize("zstd", [False, True])
+def test_the_layout_never_passes_the_limit(zstd):
+    import random
+
+    from imageferry.package.layout import Budget, Item, file_costs, plan_layout
+    from imageferry.package.tarfmt import entry_size
+
+    rng = random.Random(15)
+    for _ in range(200):
+        budget = Budget(rng.choice([1, 2, 8, 100]) * MB + rng.randrange(4096), zstd)
+        items = [
+            Item(f"sha256:{rng.randbytes(32).hex()}", rng.choice([0, 1, 600, 2 * MB, 9 * MB]), "")
+            for _ in range(rng.randrange(1, 12))
+        ]
+        files = rng.randrange(1, 6)
+        layout = plan_layout(items, files, budget)
+        assert layout == plan_layout(list(reversed(items)), files, budget)  # deterministic
+        assert max(file_costs(layout, budget)) <= budget.capacity
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for item in items:
+            slot = layout.slots[item.digest]
+            pieces = slot.pieces()
+            assert sum(p.size for p in pieces) == item.size
+            assert [p.file for p in pieces] == sorted({p.file for p in pieces})  # consecutive
+            for p in pieces:
+                spans.setdefault(p.file, []).append((p.offset, p.offset + entry_size(p.size)))
+        for k, used in spans.items():
+            used.sort()
+            assert all(a[1] <= b[0] for a, b in zip(used, used[1:], strict=False))
+            assert used[-1][1] == layout.ends[k]
+
+
+@pytest.mark.parametrize("edit", ["version 1", "sizes", "unknown file", "one part"])
+def test_an_edited_split_meta_is_refused(edit, split_package, cli, tmp_path):
+    copy = tmp_path / "pkg"
+    shutil.copytree(split_package.parent, copy)
+    meta = copy / split_package.name
+    doc = yaml.safe_load(meta.read_text())
+    split = next(b for b in doc["blobs"] if "parts" in b)
+    if edit == "version 1":
+        doc["version"] = 1
+    elif edit == "sizes":
+        split["parts"][0]["size"] -= 1
+    elif edit == "unknown file":
+        split["parts"][1]["file"] = "elsewhere.tar"
+    else:
+        split["parts"] = split["parts"][:1]
+    meta.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = cli("check", str(meta), "--verify", "quick")
+    assert result.returncode == 2, result.output
+    assert split["digest"] in result.stderr or "version 1" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
