@@ -153,16 +153,20 @@ class _Packer:
         self.budget = budget
         self.ends: list[int] = []
         self.costs: list[int] = []
+        self.open: list[int] = []  # files that still have room for an entry
 
     def new_file(self) -> int:
         self.ends.append(0)
         self.costs.append(0)
+        self.open.append(len(self.ends) - 1)
         return len(self.ends) - 1
 
     def place(self, k: int, size: int, number: int = 0) -> Piece:
         piece = Piece(k, self.ends[k], size, number)
         self.ends[k] += entry_size(size)
         self.costs[k] += self.budget.entry(size)
+        if self.room(k) < self.budget.entry(0):
+            self.open.remove(k)
         return piece
 
     def room(self, k: int) -> int:
@@ -184,7 +188,7 @@ class _Packer:
 
     def first_fit(self, size: int) -> int:
         cost = self.budget.entry(size)
-        for k in range(len(self.ends)):
+        for k in self.open:
             if self.costs[k] + cost <= self.budget.capacity:
                 return k
         return self.new_file()

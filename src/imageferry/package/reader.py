@@ -49,6 +49,7 @@ class PackageReader:
         # problems that did not stop the package (meta and bytes disagree), set by verify()
         self.warnings: list[str] = []
         self._streams: dict[str, StreamCursors] = {}
+        self._expected: dict[bool, dict[str, dict[int, tuple[str, int]]]] = {}
         self._modes: dict[str, str] = {}
 
     # -- verification ------------------------------------------------------
@@ -139,7 +140,7 @@ class PackageReader:
 
     def _check_frames(self, name: str) -> None:
         """Every entry's frame starts with its own tar header (a cheap check of each)."""
-        expected = _entries_in(self.meta, name, frames=True)
+        expected = self._entries_in(name, frames=True)
         with (self.folder / name).open("rb") as f:
             for frame, (entry, size) in sorted(expected.items()):
                 try:
@@ -150,8 +151,14 @@ class PackageReader:
                         "meta file (damaged, or swapped with another); copy it again"
                     ) from None
 
+    def _entries_in(self, name: str, frames: bool = False) -> dict[int, tuple[str, int]]:
+        """What data file ``name`` must hold: data offset (or frame) → (entry name, size)."""
+        if frames not in self._expected:
+            self._expected[frames] = _entries_by_file(self.meta, frames)
+        return dict(self._expected[frames].get(name, {}))
+
     def _check_entries(self, name: str) -> None:
-        expected = _entries_in(self.meta, name)
+        expected = self._entries_in(name)
         path = self.folder / name
         with path.open("rb") as f:
             while True:
@@ -283,13 +290,13 @@ def _refuse(problems: list[str]) -> None:
         raise PackageError("package check failed:\n  " + "\n  ".join(problems))
 
 
-def _entries_in(meta: PackageMeta, name: str, frames: bool = False) -> dict[int, tuple[str, int]]:
-    """What data file ``name`` must hold: data offset (or frame) → (entry name, size)."""
-    expected: dict[int, tuple[str, int]] = {}
+def _entries_by_file(meta: PackageMeta, frames: bool) -> dict[str, dict[int, tuple[str, int]]]:
+    """Every data file's entries: data offset (or frame) → (entry name, size)."""
+    expected: dict[str, dict[int, tuple[str, int]]] = {}
     for b in meta.blobs:
         for number, piece in enumerate(b.pieces(), 1):
             at = piece.frame if frames else piece.offset
-            if piece.file == name and at is not None:
+            if at is not None:
                 entry = part_name(b.digest, number) if b.parts else blob_name(b.digest)
-                expected[at] = (entry, piece.size)
+                expected.setdefault(piece.file, {})[at] = (entry, piece.size)
     return expected
