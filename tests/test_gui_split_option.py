@@ -1,4 +1,9 @@
-"""The window's "max file size" choice (issue 15) reaches the save; cfg.yaml's shows in it."""
+"""The window's "max file size" choice (issue 15) reaches the save; cfg.yaml's shows in it.
+
+Named to run right after test_gui.py, before test_registry_editor_gui.py: that module
+stops its own Xvfb while Tk keeps a connection to it, and Xlib then ends the whole
+test process at the next Tk window.
+"""
 
 from __future__ import annotations
 
