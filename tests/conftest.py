@@ -96,3 +96,21 @@ def cli(tmp_path):
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def display():
+    """One private Xvfb for every window test of the run (DISPLAY set while it lives).
+
+    One for the whole session: Tk keeps its X connection until the process ends, and a
+    display that went away under it ends the process at the next window."""
+    from support.xvfb import xvfb
+
+    old = os.environ.get("DISPLAY")
+    with xvfb() as name:
+        os.environ["DISPLAY"] = name
+        yield name
+    if old is None:
+        os.environ.pop("DISPLAY", None)
+    else:
+        os.environ["DISPLAY"] = old

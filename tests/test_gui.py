@@ -8,7 +8,6 @@ Dialogs are answered by :class:`Answers` instead of a person.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import time
 import types
@@ -22,22 +21,9 @@ from imageferry.registry import Registry
 from imageferry.testing.images import make_image, make_layer, push_image
 from support.faultproxy import Fault, FaultProxy
 from support.verify import assert_image_copied, get_manifest
-from support.xvfb import xvfb
 
 tk = pytest.importorskip("tkinter", reason="this Python has no Tk (Debian: python3-tk)")
 MB = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def display():
-    old = os.environ.get("DISPLAY")
-    with xvfb() as name:
-        os.environ["DISPLAY"] = name
-        yield name
-    if old is None:
-        os.environ.pop("DISPLAY", None)
-    else:
-        os.environ["DISPLAY"] = old
 
 
 class Answers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imageferry.testing.registry_server import start_registry
-from test_gui import cfg_text, display, run_key, window  # noqa: F401 - fixtures
+from test_gui import cfg_text, run_key, window  # noqa: F401 - fixtures
 from test_referrers import build_signed
 
 pytest.importorskip("tkinter", reason="this Python has no Tk (Debian: python3-tk)")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,31 +14,6 @@ from imageferry.testing.registry_server import htpasswd_auth
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "s3cret-Pa55word"
 pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
-
-
-@pytest.fixture(scope="module")
-def display():
-    """A private Xvfb; ``-displayfd`` lets it pick a free display (no clash with others)."""
-    read, write = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1100x760x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    number = b""
-    while not number.endswith(b"\n"):
-        ready, _, _ = select.select([read], [], [], 20)
-        chunk = os.read(read, 16) if ready else b""
-        if not chunk:
-            proc.kill()
-            pytest.fail("Xvfb did not start")
-        number += chunk
-    os.close(read)
-    yield f":{int(number)}"
-    proc.terminate()
-    proc.wait(10)
 
 
 @pytest.fixture

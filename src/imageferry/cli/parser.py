@@ -187,7 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OLD_meta.yaml",
         help="incremental: leave out what this earlier package already carries",
     )
-    save.add_argument("--single-file", action="store_true", help="one data file, not one per -j")
+    save.add_argument(
+        "--single-file",
+        action="store_true",
+        help="one data file, not one per -j (with a size limit: as few files as it allows)",
+    )
+    limit = save.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--max-file-size",
+        metavar="SIZE",
+        help="no data file larger than SIZE (500M, 2G, 4GiB; M/G = 1000², 1000³); larger "
+        "layers are split across files (default: maxfilesize from cfg.yaml, else none)",
+    )
+    limit.add_argument(
+        "--fat32",
+        action="store_true",
+        help="same as --max-file-size fat32: every file under 4 GiB, for FAT32 USB sticks",
+    )
     save.add_argument(
         "--compress",
         choices=["none", "zstd"],

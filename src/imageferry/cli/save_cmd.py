@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
         base=Path(args.base) if args.base else None,
         single_file=args.single_file,
         compress=args.compress,
+        max_file_size="fat32" if args.fat32 else args.max_file_size,
     )
     if not images.entries:  # an empty share of a list: nothing to save, no package
         return run_job("save", args.json, images, lambda events, cancel: RunResult([], 0, 0, {}))

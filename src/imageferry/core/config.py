@@ -28,6 +28,7 @@ from pydantic import (
 from imageferry.core.cafile import check_ca_file
 from imageferry.core.errors import ConfigError, ImageFerryError
 from imageferry.core.filenames import check_file_prefix
+from imageferry.core.filesize import parse_size
 from imageferry.core.reference import check_host, check_repository
 from imageferry.core.textfile import read_text_file
 
@@ -193,6 +194,7 @@ class Config(_Strict):
     cache: CacheConfig | None = None
     compressor: Literal["none", "zstd", ""] | None = None
     outprefix: str = "img"
+    maxfilesize: int | None = None  # save: no data file larger (bytes; "2G", "4GiB", "fat32")
     lang: Literal["zh_CN", "en_US"] | None = None
     skiptlsverify: bool = False
     timeout: float = Field(30, gt=0, le=3600, description="seconds a registry may stall")
@@ -214,6 +216,16 @@ class Config(_Strict):
     def _prefix(cls, value: str) -> str:
         try:
             return check_file_prefix(value, "the prefix")
+        except ImageFerryError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("maxfilesize", mode="before")
+    @classmethod
+    def _max_file_size(cls, value: Any) -> Any:
+        if value is None or value == "" or value == 0:
+            return None
+        try:
+            return parse_size(value, "the size")
         except ImageFerryError as exc:
             raise ValueError(str(exc)) from None
 

@@ -122,6 +122,7 @@ def open_package_writer(
     source: str,
     compression: str,
     files: int,
+    max_file_size: int | None = None,
 ) -> PackageWriter:
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
     base = None
@@ -140,6 +141,7 @@ def open_package_writer(
         source=source,
         compression=compression,
         files=files,
+        max_file_size=max_file_size,
     )
 
 

@@ -36,6 +36,7 @@ class Choices:
     incremental: bool = False
     single_file: bool = False
     cache: bool = True
+    max_file_size: str = "none"  # "none", "fat32" or a size like "2G" (see jobs.save)
     save_folder: Path | None = None
 
 
@@ -103,6 +104,7 @@ def save_job(
         outdir=choices.save_folder,
         base=base,
         single_file=choices.single_file,
+        max_file_size=choices.max_file_size,
     )
     return BackgroundJob(
         "save",

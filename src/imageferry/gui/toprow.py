@@ -8,6 +8,7 @@ from pathlib import Path
 from tkinter import ttk
 
 from imageferry.core.config import Config
+from imageferry.core.filesize import FAT32, size_text
 from imageferry.gui.actions import Choices
 from imageferry.i18n import _
 
@@ -40,10 +41,49 @@ class TopRow(ttk.Frame):
         ttk.Checkbutton(modes, text=_("Single file"), variable=self.single_file).pack(
             side="left", padx=(8, 0)
         )
+        self._file_size(modes)
         self.cache_box = ttk.Checkbutton(modes, text=_("Local cache"), variable=self.cache)
         self.cache_box.pack(side="left", padx=(8, 0))
         self.columnconfigure(1, weight=1)
         self.columnconfigure(3, weight=1)
+
+    def _file_size(self, parent: ttk.Frame) -> None:
+        """Max file size: none / 4 GiB (FAT32) / custom, with the custom size beside it."""
+        self.size_kinds = (_("No limit"), _("4 GiB (FAT32)"), _("Custom"))
+        self.size_kind = tk.StringVar(self, self.size_kinds[0])
+        self.size_custom = tk.StringVar(self, "")
+        ttk.Label(parent, text=_("Max file size")).pack(side="left", padx=(8, 2))
+        self.size_box = ttk.Combobox(
+            parent, textvariable=self.size_kind, values=self.size_kinds, state="readonly", width=14
+        )
+        self.size_box.pack(side="left")
+        self.size_entry = ttk.Entry(parent, textvariable=self.size_custom, width=7)
+        self.size_entry.pack(side="left", padx=(2, 0))
+        self.size_kind.trace_add("write", lambda *_args: self._size_state())
+        self._size_state()
+
+    def _size_state(self) -> None:
+        custom = self.size_kind.get() == self.size_kinds[2]
+        self.size_entry.configure(state="normal" if custom else "disabled")
+
+    def set_max_file_size(self, size: int | None) -> None:
+        """Show cfg.yaml's ``maxfilesize``: none, the FAT32 preset, or a custom size."""
+        if size is None:
+            self.size_kind.set(self.size_kinds[0])
+        elif size == FAT32:
+            self.size_kind.set(self.size_kinds[1])
+        else:
+            self.size_kind.set(self.size_kinds[2])
+            self.size_custom.set(size_text(size))
+
+    def max_file_size(self) -> str:
+        """``none``, ``fat32`` or the custom text (checked when a save starts)."""
+        kind = self.size_kind.get()
+        if kind == self.size_kinds[1]:
+            return "fat32"
+        if kind == self.size_kinds[2]:
+            return self.size_custom.get().strip()
+        return "none"
 
     def _picker(self, column: int, label: str, var: tk.StringVar) -> ttk.Combobox:
         ttk.Label(self, text=label).grid(row=0, column=column, sticky="w", padx=(0, 4))
@@ -67,6 +107,7 @@ class TopRow(ttk.Frame):
         self.maxconn.set(config.maxconn)
         self.retries.set(config.retries)
         self.single_file.set(config.singlefile)
+        self.set_max_file_size(config.maxfilesize)
         self.cache.set(config.cache is not None)
         self.cache_box.configure(state="normal" if config.cache is not None else "disabled")
 
@@ -80,6 +121,7 @@ class TopRow(ttk.Frame):
             retries=_int(self.retries),
             incremental=self.incremental.get(),
             single_file=self.single_file.get(),
+            max_file_size=self.max_file_size(),
             cache=self.cache.get(),
             save_folder=Path(folder) if folder else None,
         )

@@ -12,6 +12,7 @@ from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import Cancelled, InputError
 from imageferry.core.events import EventSink, ImageDone, Message
 from imageferry.core.filenames import check_file_prefix
+from imageferry.core.filesize import parse_size
 from imageferry.core.imagelist import ListEntry
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
@@ -40,6 +41,7 @@ class SaveOptions:
     base: Path | None = None
     single_file: bool = False
     compression: str = "none"
+    max_file_size: int | None = None  # bytes no data file may pass; None: no limit
     transfer: TransferOptions = field(default_factory=TransferOptions)
 
 
@@ -52,8 +54,13 @@ def save_options(
     base: Path | None = None,
     single_file: bool = False,
     compress: str | None = None,
+    max_file_size: str | int | None = None,
 ) -> SaveOptions:
-    """What a front end chose, else cfg.yaml (``outdir`` default: cfg.yaml's folder)."""
+    """What a front end chose, else cfg.yaml (``outdir`` default: cfg.yaml's folder).
+
+    ``max_file_size`` is bytes or text like ``2G``, ``4GiB``, ``fat32`` (see
+    :func:`~imageferry.core.filesize.parse_size`); raises InputError for junk.
+    """
     if base is not None and not base.is_file():
         raise InputError(f"base package {base}: no such meta file (give the *_meta.yaml file)")
     return SaveOptions(
@@ -62,8 +69,18 @@ def save_options(
         base=base,
         single_file=single_file or config.singlefile,
         compression=compress or config.compressor or "none",
+        max_file_size=_limit(config, max_file_size),
         transfer=transfer,
     )
+
+
+def _limit(config: Config, chosen: str | int | None) -> int | None:
+    """None: cfg.yaml's ``maxfilesize``; ``none`` (or 0): no limit; else a size."""
+    if chosen is None:
+        return config.maxfilesize
+    if str(chosen).strip().lower() in ("none", "0"):
+        return None
+    return parse_size(chosen)
 
 
 def run_save(
@@ -91,6 +108,7 @@ def run_save(
             source=source.host,
             compression=options.compression,
             files=files,
+            max_file_size=options.max_file_size,
         )
         if writer.resumed:
             tally(Message("info", f"resuming the unfinished package {writer.stem}"))
@@ -140,7 +158,7 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
 
 def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions) -> str:
     """What makes two saves the same package (-j is left out: a rerun may change it)."""
-    doc = {
+    doc: dict[str, object] = {
         "source": host,
         "images": [[str(src), str(dsts[0])] for _, src, dsts in pairs],
         "base": str(options.base.resolve()) if options.base else None,
@@ -152,6 +170,8 @@ def _fingerprint(host: str, pairs: list[Pairing], options: SaveOptions) -> str:
             *options.transfer.referrers.artifact_types,
         ],
     }
+    if options.max_file_size:  # only then: an older unfinished save still resumes
+        doc["max_file_size"] = options.max_file_size
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 

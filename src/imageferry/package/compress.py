@@ -10,7 +10,7 @@ import zstandard
 
 from imageferry.package.container import read_exactly
 from imageferry.package.nolink import open_no_link
-from imageferry.package.tarfmt import BLOCK, blob_name, padding, parse_header, read_span
+from imageferry.package.tarfmt import BLOCK, padding, parse_header, read_span
 
 COPY = 1024 * 1024
 
@@ -44,15 +44,25 @@ def compress_tar(src: Path, dst: Path, level: int = 3) -> dict[int, int]:
     return frames
 
 
-def read_frame(f: BinaryIO, frame: int, digest: str, size: int) -> Iterator[bytes]:
-    """The data of the entry in the frame at ``frame``, which must hold blob ``digest``.
+def read_frame(f: BinaryIO, frame: int, name: str, size: int) -> Iterator[bytes]:
+    """The data of the entry in the frame at ``frame``, which must be entry ``name`` of ``size``.
 
     Raises ValueError when the frame's tar header names another entry or size.
+    """
+    reader = open_frame(f, frame, name, size)
+    yield from read_span(reader.read, size)
+
+
+def open_frame(f: BinaryIO, frame: int, name: str, size: int) -> BinaryIO:
+    """A reader at the data of the frame at ``frame`` once its header proved to be ``name``.
+
+    Raises ValueError when the frame's tar header names another entry or size, and
+    zstandard.ZstdError when there is no frame there.
     """
     f.seek(frame)
     reader = zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=False, closefd=False)
     where = f"frame at {frame}"
     parsed = parse_header(read_exactly(reader, BLOCK), where)  # type: ignore[arg-type]
-    if parsed != (blob_name(digest), size):
-        raise ValueError(f"{where} does not hold blob {digest} of {size} bytes")
-    yield from read_span(reader.read, size)
+    if parsed != (name, size):
+        raise ValueError(f"{where} does not hold {name} of {size} bytes")
+    return reader  # type: ignore[return-value]

@@ -15,9 +15,11 @@ from imageferry.core.reference import Reference, check_repository, check_tag
 from imageferry.package.safeyaml import load_yaml_file
 
 FORMAT = "imageferry-package"
-VERSION = 1
-VERSION_WITH_REFERRERS = 2  # written only when the package lists referrers
-READABLE_VERSIONS = (VERSION, VERSION_WITH_REFERRERS)
+VERSION = 1  # what a package needs unless it uses a newer field (see required_version)
+# Version 2 adds optional fields: blobs split across data files (BlobRecord.parts) and
+# referrers. A package that uses neither stays version 1, readable by older imageferry.
+SPLIT_VERSION = VERSION_WITH_REFERRERS = 2
+VERSIONS = READABLE_VERSIONS = (1, 2)  # what this imageferry reads
 META_SUFFIX = "_meta.yaml"
 MAX_IMAGES = 100_000
 MAX_BLOBS = 1_000_000
@@ -77,13 +79,23 @@ class ImageRecord(_Model):
         )
 
 
+class PartRecord(_Model):
+    """One byte range of a split blob: its own tar entry ``<hex>.partNNNN`` in ``file``."""
+
+    file: str
+    offset: int = Field(ge=0)  # where the part's bytes start in the (uncompressed) tar
+    size: int = Field(gt=0)
+    frame: int | None = Field(None, ge=0)
+
+
 class BlobRecord(_Model):
     digest: str
     size: int = Field(ge=0)
     media_type: str = Field("", alias="mediaType")
-    file: str | None = None  # data file holding it; None when in the base package
+    file: str | None = None  # data file holding it; None when in the base package or split
     offset: int | None = Field(None, ge=0)  # where its bytes start in the (uncompressed) tar
     frame: int | None = Field(None, ge=0)  # compressed files: where its zstd frame starts
+    parts: list[PartRecord] | None = None  # a blob split across data files (version 2)
 
     @field_validator("digest")
     @classmethod
@@ -92,7 +104,15 @@ class BlobRecord(_Model):
 
     @property
     def in_base(self) -> bool:
-        return self.file is None
+        return self.file is None and not self.parts
+
+    def pieces(self) -> list[PartRecord]:
+        """Where the blob's bytes are, in order: its parts, or its one entry."""
+        if self.parts:
+            return self.parts
+        if self.file is None or self.offset is None:
+            return []
+        return [PartRecord(file=self.file, offset=self.offset, size=self.size, frame=self.frame)]
 
 
 class ReferrerRecord(_Model):
@@ -151,6 +171,14 @@ class PackageMeta(_Model):
         return {b.digest: b for b in self.blobs}
 
 
+def required_version(blobs: list[BlobRecord]) -> int:
+    """The lowest format version that holds these blobs: older imageferry reads what it can.
+
+    A package with no split blob stays version 1, readable by every imageferry.
+    """
+    return SPLIT_VERSION if any(b.parts for b in blobs) else VERSION
+
+
 def dump_meta(meta: PackageMeta) -> str:
     """The meta file's text; version 2 with a ``referrers:`` list only when it has referrers,
     so a package without them stays readable by imageferry versions that read version 1."""
@@ -175,10 +203,11 @@ def load_meta(path: Path) -> PackageMeta:
     data = read_meta_file(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PackageError(f"{path} is not an imageferry package meta file")
-    if data.get("version") not in READABLE_VERSIONS:
+    if data.get("version") not in VERSIONS:
+        known = " and ".join(str(v) for v in VERSIONS)
         raise PackageError(
             f"{path} has package format version {data.get('version')}; this imageferry reads "
-            f"versions {', '.join(map(str, READABLE_VERSIONS))}. Use a matching imageferry version."
+            f"versions {known}. Use a matching imageferry version."
         )
     try:
         meta = PackageMeta.model_validate(data)
@@ -212,6 +241,13 @@ def _check_consistency(meta: PackageMeta, path: Path) -> None:
     for b in meta.blobs:
         if b.file is not None and (b.file not in names or b.offset is None):
             raise PackageError(f"{path}: blob {b.digest} points to unknown data file '{b.file}'")
+        if b.parts is not None:
+            _check_parts(b, names, path)
+    if meta.version < required_version(meta.blobs):
+        raise PackageError(
+            f"{path}: version {meta.version} meta file lists split blobs (parts), which need "
+            f"version {SPLIT_VERSION}; the meta file was edited"
+        )
     for image in meta.images:
         if image.digest not in blobs:
             raise PackageError(
@@ -251,3 +287,20 @@ def _check_referrers(meta: PackageMeta, path: Path) -> None:
                 f"{what}: tag '{r.tag}' is not a cosign tag of its subject "
                 f"({cosign[0]}, .att or .sbom); the meta file was edited"
             )
+
+
+def _check_parts(blob: BlobRecord, names: set[str], path: Path) -> None:
+    where = f"{path}: blob {blob.digest}"
+    if blob.file is not None or blob.offset is not None or blob.frame is not None:
+        raise PackageError(f"{where} has both parts and a file; the meta file was edited")
+    if len(blob.parts or []) < 2:
+        raise PackageError(f"{where} is split into fewer than 2 parts; the meta file was edited")
+    for part in blob.parts or []:
+        if part.file not in names:
+            raise PackageError(f"{where}: a part points to unknown data file '{part.file}'")
+    total = sum(p.size for p in blob.parts or [])
+    if total != blob.size:
+        raise PackageError(
+            f"{where}: its parts hold {total} bytes, not its size {blob.size}; the meta file "
+            "was edited"
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from imageferry.core.digest import is_digest_path
 
@@ -16,13 +16,22 @@ BLOCK = 512
 USTAR_MAX_SIZE = 8**11 - 1  # 11 octal digits: one byte short of 8 GiB
 _SIZE_FIELD = slice(124, 136)
 END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
-_BLOB_NAME = re.compile(r"^blobs/([a-z0-9]+)/([a-f0-9]+)$")  # and is_digest_path()
+_BLOB_NAME = re.compile(r"^blobs/([a-z0-9]+)/([a-f0-9]+)(?:\.part([0-9]{4,6}))?$")
+MAX_PARTS = 999_999  # part numbers have at most six digits
 LAYOUT_NAMES = ("oci-layout", "index.json")
 
 
 def blob_name(digest: str) -> str:
     algorithm, _, hex_ = digest.partition(":")
     return f"blobs/{algorithm}/{hex_}"
+
+
+def part_name(digest: str, number: int) -> str:
+    """The entry of part ``number`` (1-based) of a blob split across data files.
+
+    ``cat <hex>.part0001 <hex>.part0002 … > <hex>`` rebuilds the blob after extraction.
+    """
+    return f"{blob_name(digest)}.part{number:04d}"
 
 
 def padding(size: int) -> int:
@@ -78,17 +87,25 @@ def parse_header(block: bytes, where: str) -> tuple[str, int] | None:
         raise ValueError(f"{where}: entry '{name}' is not a regular file (links are refused)")
     if name.startswith("/") or ".." in name.split("/") or "\\" in name:
         raise ValueError(f"{where}: entry '{name}' has an unsafe path")
-    if not (digest_of_name(name) or name in LAYOUT_NAMES):
+    if not (blob_of_entry(name) or name in LAYOUT_NAMES):
         raise ValueError(f"{where}: unexpected entry '{name}'")
     return name, info.size
 
 
 def digest_of_name(name: str) -> str | None:
-    """``algorithm:hex`` for an entry ``blobs/<algorithm>/<hex>`` of a known algorithm."""
+    """The digest of a whole blob's entry; None for a part or a layout file."""
+    found = blob_of_entry(name)
+    return found[0] if found and found[1] == 0 else None
+
+
+def blob_of_entry(name: str) -> tuple[str, int] | None:
+    """(digest, part number) of a blob or part entry (0 for a whole blob), else None.
+
+    Only a known algorithm with a hex digest of its length names a blob."""
     m = _BLOB_NAME.match(name)
     if m is None or not is_digest_path(m.group(1), m.group(2)):
         return None
-    return f"{m.group(1)}:{m.group(2)}"
+    return f"{m.group(1)}:{m.group(2)}", int(m.group(3) or 0)
 
 
 def read_span(read: Callable[[int], bytes], size: int, chunk: int = 1024 * 1024) -> Iterator[bytes]:
@@ -100,3 +117,32 @@ def read_span(read: Callable[[int], bytes], size: int, chunk: int = 1024 * 1024)
             return
         left -= len(data)
         yield data
+
+
+class ByteRanges:
+    """A blob's chunks handed out as consecutive byte ranges (one per part)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._held = b""
+
+    def take(self, size: int) -> Iterator[bytes]:
+        """Up to ``size`` bytes, in chunks; fewer only when the blob ends early."""
+        left = size
+        while left:
+            data: bytes | None = self._held
+            while not data:
+                data = next(self._chunks, None)
+                if data is None:
+                    return
+            self._held = data[left:]
+            data = data[:left]
+            left -= len(data)
+            yield data
+
+    def rest(self) -> bool:
+        """Drain the chunks (so a verifying stream runs its check); True if bytes were left."""
+        extra = bool(self._held)
+        for chunk in self._chunks:
+            extra = extra or bool(chunk)
+        return extra

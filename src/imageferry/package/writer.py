@@ -24,7 +24,7 @@ from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import compress_tar
 from imageferry.package.journal import SUFFIX, Journal
-from imageferry.package.layout import Item, Layout, plan_layout
+from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs, plan_layout
 from imageferry.package.meta import (
     META_SUFFIX,
     BaseRecord,
@@ -32,13 +32,23 @@ from imageferry.package.meta import (
     DataFileRecord,
     ImageRecord,
     PackageMeta,
+    PartRecord,
     ReferrerRecord,
     dump_meta,
+    required_version,
 )
 from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
 from imageferry.package.resume import Completeness, untrue_claims
 from imageferry.package.space import free_space, is_out_of_space, out_of_space
-from imageferry.package.tarfmt import END_OF_ARCHIVE, blob_name, entry_size, header, padding
+from imageferry.package.tarfmt import (
+    END_OF_ARCHIVE,
+    ByteRanges,
+    blob_name,
+    entry_size,
+    header,
+    padding,
+    part_name,
+)
 
 FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journal
 
@@ -61,6 +71,7 @@ class PackageWriter:
         source: str,
         compression: str,
         files: int,
+        max_file_size: int | None = None,
     ) -> None:
         self.name = "package"
         self.folder = folder
@@ -70,6 +81,7 @@ class PackageWriter:
         self.source = source
         self.compression = compression
         self.files = files
+        self.budget = Budget(max_file_size, compression == "zstd") if max_file_size else None
         self.resumed = journal.layout is not None
         self._items: dict[str, Item] = {}
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
@@ -89,6 +101,7 @@ class PackageWriter:
         source: str,
         compression: str,
         files: int,
+        max_file_size: int | None = None,
     ) -> PackageWriter:
         """Resume the unfinished save with these arguments, or start a new package."""
         kind = "inc" if incremental else "full"
@@ -111,6 +124,7 @@ class PackageWriter:
             source=source,
             compression=compression,
             files=files,
+            max_file_size=max_file_size,
         )
         if writer.resumed:
             writer._check_journal()
@@ -133,7 +147,7 @@ class PackageWriter:
             with self._on_disk():
                 self._create_missing(earlier)
             return True  # resume in the earlier layout, whatever -j is now
-        layout = plan_layout(fresh, self.files)
+        layout = plan_layout(fresh, self.files, self.budget)
         kept = self.journal.layout is None
         with self._on_disk():
             self.journal.start(layout)
@@ -209,18 +223,27 @@ class PackageWriter:
         slot = self.layout.slots.get(digest)
         if slot is None or slot.size != desc.size:
             raise PackageError(f"internal: blob {digest} was not planned for this package")
-        path = self.data_path(slot.file, raw=True)
         if self._full and (free_space(self.folder) or 0) < entry_size(desc.size):
             raise out_of_space(self.folder, self.space_needed())  # not worth downloading
+        stream = ByteRanges(chunks)
         with self._on_disk():
-            with open_no_link(path, "r+b") as f:
-                f.seek(slot.offset)
-                f.write(header(blob_name(digest), desc.size, self._mtime))
-                for chunk in chunks:
-                    f.write(chunk)
-                f.write(b"\0" * padding(desc.size))
-                sync(f)  # on disk before the journal says so
+            for piece in slot.pieces():
+                self._write_piece(digest, piece, stream)
+            if stream.rest():
+                raise PackageError(f"internal: blob {digest} has more than its {desc.size} bytes")
             self.journal.mark_done(digest)
+
+    def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
+        """One tar entry: the whole blob, or its part ``piece.number``, synced to disk."""
+        path = self.data_path(piece.file, raw=True)
+        name = part_name(digest, piece.number) if piece.number else blob_name(digest)
+        with open_no_link(path, "r+b") as f:
+            f.seek(piece.offset)
+            f.write(header(name, piece.size, self._mtime))
+            for chunk in stream.take(piece.size):
+                f.write(chunk)
+            f.write(b"\0" * padding(piece.size))
+            sync(f)  # on disk before the journal says so
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
         """What the package holds under ``reference``: only an image with all its blobs."""
@@ -268,14 +291,21 @@ class PackageWriter:
             raise PackageError(f"internal: {len(missing)} blob(s) were never written")
         ends = list(layout.ends)
         if self.base is None:
-            ends[0] = self._write_oci_layout(ends[0], images)
+            entries = self._layout_entries(images)
+            k = self._layout_file(entries)
+            if k == len(ends):  # every file is full to the limit: one more for index.json
+                with open_no_link(self.data_path(k, raw=True), "wb"):
+                    ends.append(0)
+            ends[k] = self._write_entries(k, ends[k], entries)
         for k, end in enumerate(ends):
             with open_no_link(self.data_path(k, raw=True), "r+b") as f:
                 f.seek(end)
                 f.write(END_OF_ARCHIVE)
                 f.truncate()
                 sync(f)
-        frames = self._compress(layout.files)
+        frames = self._compress(len(ends))
+        self._check_limit(len(ends))
+        blobs = self._blob_records(frames)
         meta = PackageMeta(
             tool=f"imageferry {__version__}",
             created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -286,16 +316,18 @@ class PackageWriter:
             source=self.source,
             compression="zstd" if self.compression == "zstd" else "none",
             images=images,
-            blobs=self._blob_records(frames),
-            datafiles=[self._file_record(k, progress) for k in range(layout.files)],
+            blobs=blobs,
+            datafiles=[self._file_record(k, progress) for k in range(len(ends))],
             referrers=list(referrers),
+            version=required_version(blobs),
         )
         final = self.folder / f"{self.stem}{META_SUFFIX}"
         replace_text_no_link(final, dump_meta(meta))  # temp + fsync + rename
         self.journal.remove()
         return final
 
-    def _write_oci_layout(self, end: int, images: list[ImageRecord]) -> int:
+    def _layout_entries(self, images: list[ImageRecord]) -> list[tuple[str, bytes]]:
+        """``oci-layout`` and ``index.json``: a full package extracted is an OCI layout."""
         index = {
             "schemaVersion": 2,
             "mediaType": OCI_INDEX,
@@ -312,11 +344,22 @@ class PackageWriter:
                 for img in images
             ],
         }
-        entries = [
+        return [
             ("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()),
             ("index.json", json.dumps(index, indent=2).encode()),
         ]
-        with open_no_link(self.data_path(0, raw=True), "r+b") as f:
+
+    def _layout_file(self, entries: list[tuple[str, bytes]]) -> int:
+        """Data file 0, or with a size limit the first file with room for ``entries``."""
+        if self.budget is None:
+            return 0
+        need = sum(self.budget.entry(len(data)) for _, data in entries)
+        costs = file_costs(self.layout, self.budget)
+        room = [k for k, cost in enumerate(costs) if cost + need <= self.budget.capacity]
+        return room[0] if room else len(costs)
+
+    def _write_entries(self, k: int, end: int, entries: list[tuple[str, bytes]]) -> int:
+        with open_no_link(self.data_path(k, raw=True), "r+b") as f:
             f.seek(end)
             for name, data in entries:
                 f.write(header(name, len(data), self._mtime) + data + b"\0" * padding(len(data)))
@@ -339,6 +382,18 @@ class PackageWriter:
             raw.unlink()
         return frames
 
+    def _check_limit(self, files: int) -> None:
+        """No data file may pass the limit; the plan makes sure, this proves it."""
+        if self.budget is None:
+            return
+        for k in range(files):
+            size = self.data_path(k).stat().st_size
+            if size > self.budget.limit:
+                raise PackageError(
+                    f"internal: {self.data_path(k).name} has {size} bytes, more than the "
+                    f"{self.budget.limit} allowed; no meta file was written"
+                )
+
     def _blob_records(self, frames: dict[int, dict[int, int]]) -> list[BlobRecord]:
         records = []
         for digest, item in sorted(self._items.items()):
@@ -346,6 +401,14 @@ class PackageWriter:
             if slot is None:
                 records.append(
                     BlobRecord(digest=digest, size=item.size, media_type=item.media_type)
+                )
+                continue
+            if slot.split:
+                parts = [self._part_record(p, frames) for p in slot.parts]
+                records.append(
+                    BlobRecord(
+                        digest=digest, size=item.size, media_type=item.media_type, parts=parts
+                    )
                 )
                 continue
             records.append(
@@ -359,6 +422,14 @@ class PackageWriter:
                 )
             )
         return records
+
+    def _part_record(self, piece: Piece, frames: dict[int, dict[int, int]]) -> PartRecord:
+        return PartRecord(
+            file=self.data_path(piece.file).name,
+            offset=piece.data_offset,
+            size=piece.size,
+            frame=frames[piece.file][piece.offset] if frames else None,
+        )
 
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
