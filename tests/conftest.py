@@ -17,6 +17,8 @@ from imageferry.testing.images import Sample, push_sample_set
 from imageferry.testing.registry_server import RegistryServer, start_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+# the CLI speaks the system's language: tests read its English (a test may ask for --lang)
+os.environ["LC_ALL"] = "C.UTF-8"
 # tests talk only to 127.0.0.1: a proxy from the machine's environment must not interfere
 for _name in [k for k in os.environ if k.lower() in ("http_proxy", "https_proxy", "all_proxy")]:
     del os.environ[_name]

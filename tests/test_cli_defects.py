@@ -146,3 +146,15 @@ def test_check_with_platform_verifies_a_platform_copy(source, new_registry, cli)
     result = cli("check", *args)
     assert result.returncode == 0, result.output
     assert "has it (same digest)" in result.stdout
+
+
+def test_the_cli_speaks_chinese_when_asked(source, cli, tmp_path):
+    by_flag = cli("check", "demo/app0:1.0", "no/such:1", "--from", source.url, "--lang", "zh_CN")
+    assert by_flag.returncode == 1
+    assert "2 个镜像，1 个存在，1 个缺失" in by_flag.stdout
+    (tmp_path / "cfg.yaml").write_text(f"source:\n- registry: {source.url}\nlang: zh_CN\n")
+    by_cfg = cli("copy", "demo/app0:1.0", "--to", "http://127.0.0.1:1", "--retries", "0")
+    assert "未完成" in by_cfg.stdout and "第 1 行" in by_cfg.stdout
+    english = cli("copy", "demo/app0:1.0", "--to", "http://127.0.0.1:1", "--retries", "0",
+                  "--lang", "en_US")  # fmt: skip
+    assert "not done" in english.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from imageferry.cli import inputs
 from imageferry.cli.render import human_bytes
+from imageferry.i18n import _
 from imageferry.jobs.cache import cache_info, cache_prune
 
 
@@ -36,10 +37,12 @@ def run(args: argparse.Namespace) -> int:
             )
             print()
         else:
-            print(
-                f"cache {info.root}: {info.entries} blob(s), {human_bytes(info.bytes)}"
-                + (f", least recently used {oldest}" if oldest else "")
+            text = _("cache {folder}: {count} blob(s), {size}").format(
+                folder=info.root, count=info.entries, size=human_bytes(info.bytes)
             )
+            if oldest:
+                text += _(", least recently used {when}").format(when=oldest)
+            print(text)
         return 0
     done = cache_prune(config, override)
     if args.json:
@@ -47,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(
-            f"removed {done.removed} blob(s), {human_bytes(done.freed)}; "
-            f"kept {done.kept}, {human_bytes(done.bytes)}"
+            _("removed {removed} blob(s), {freed}; kept {kept}, {size}").format(
+                removed=done.removed,
+                freed=human_bytes(done.freed),
+                kept=done.kept,
+                size=human_bytes(done.bytes),
+            )
         )
     return 0

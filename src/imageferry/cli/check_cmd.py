@@ -9,13 +9,17 @@ from imageferry.cli.render import Renderer
 from imageferry.cli.summary import print_json
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import ImageChecked
+from imageferry.i18n import _
 from imageferry.jobs.check import CheckReport, run_check
 
-_STATE = {
-    "same": "has it (same digest)",
-    "differs": "has a different image",
-    "missing": "does not have it",
-}
+
+def _state(name: str, error: str | None) -> str:
+    words = {
+        "same": _("has it (same digest)"),
+        "differs": _("has a different image"),
+        "missing": _("does not have it"),
+    }
+    return words.get(name) or _("CANNOT CHECK: {error}").format(error=error)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,26 +68,35 @@ def _row_json(r: ImageChecked) -> dict:
 def _print(report: CheckReport) -> None:
     for r in report.rows:
         if r.digest:
-            status = f"found {r.digest[:19]}"
+            status = _("found {digest}").format(digest=r.digest[:19])
         elif r.missing:
-            status = f"MISSING ({r.error})"
+            status = _("MISSING ({error})").format(error=r.error)
         else:
-            status = f"CANNOT CHECK: {r.error}"
-        print(f"line {r.line}: {r.source}  {status}")
+            status = _("CANNOT CHECK: {error}").format(error=r.error)
+        print(_("line {line}: {source}").format(line=r.line, source=r.source) + f"  {status}")
         if r.referrers:
-            print(f"    referrers: {', '.join(r.referrers)}")
+            print("    " + _("referrers: {kinds}").format(kinds=", ".join(r.referrers)))
         for t in r.targets:
-            state = _STATE.get(t.state, f"CANNOT CHECK: {t.error}")
-            print(f"    -> {t.ref}  [{t.target_name}: {state}]")
+            print(f"    -> {t.ref}  [{t.target_name}: {_state(t.state, t.error)}]")
     rows = report.rows
     missing = sum(1 for r in rows if r.missing)
     unknown = sum(1 for r in rows if not r.exists and not r.missing)
     states = [t.state for r in rows for t in r.targets]
-    print(
-        f"{len(rows)} image(s), {len(rows) - missing - unknown} found, {missing} missing"
-        + (f", {unknown} could not be checked" if unknown else "")
-        + (f"; on the target(s): {states.count('same')} same" if states else "")
-        + (f", {states.count('missing')} not there" if "missing" in states else "")
-        + (f", {states.count('differs')} different" if "differs" in states else "")
-        + (f", {states.count('error')} target lookup(s) failed" if "error" in states else "")
-    )
+    found = len(rows) - missing - unknown
+    parts = [
+        _("{count} image(s), {found} found, {missing} missing").format(
+            count=len(rows), found=found, missing=missing
+        )
+    ]
+    if unknown:
+        parts.append(_(", {count} could not be checked").format(count=unknown))
+    if states:
+        parts.append(_("; on the target(s): {count} same").format(count=states.count("same")))
+    for state, text in (
+        ("missing", _(", {count} not there")),
+        ("differs", _(", {count} different")),
+        ("error", _(", {count} target lookup(s) failed")),
+    ):
+        if state in states:
+            parts.append(text.format(count=states.count(state)))
+    print("".join(parts))

@@ -9,6 +9,7 @@ from imageferry.cli import inputs, options
 from imageferry.cli.render import Renderer, human_bytes
 from imageferry.cli.summary import print_json
 from imageferry.core.cancel import CancelToken
+from imageferry.i18n import _
 from imageferry.jobs.check import PackageReport, check_package
 from imageferry.jobs.load import package_path
 
@@ -45,24 +46,38 @@ def run(args: argparse.Namespace) -> int:
 def _print(report: PackageReport, verify: str) -> None:
     meta = report.meta
     total = sum(d.size for d in meta.datafiles)
+    kind = _("incremental") if meta.kind == "incremental" else _("full")
     print(
-        f"{report.path.name}: {meta.kind} package, format v{meta.version}, {meta.tool}, "
-        f"created {meta.created}, from {meta.source}"
+        _(
+            "{name}: {kind} package, format v{version}, {tool}, created {created}, from {source}"
+        ).format(
+            name=report.path.name,
+            kind=kind,
+            version=meta.version,
+            tool=meta.tool,
+            created=meta.created,
+            source=meta.source,
+        )
     )
     if meta.base:
-        print(f"  base package: {meta.base.file} (must be loaded first)")
+        print("  " + _("base package: {file} (must be loaded first)").format(file=meta.base.file))
     print(
-        f"  {len(meta.datafiles)} data file(s), {human_bytes(total)}, "
-        f"{len(meta.blobs)} blob(s); verified ({verify})"
+        "  "
+        + _("{files} data file(s), {size}, {blobs} blob(s); verified ({how})").format(
+            files=len(meta.datafiles),
+            size=human_bytes(total),
+            blobs=len(meta.blobs),
+            how=verify,
+        )
     )
     kinds = sorted(set(report.containers.values()))
     if report.meta.tool == "image-transmit" or (kinds and kinds != ["tar"]):
         found = ", ".join(f"{name}: {kind}" for name, kind in sorted(report.containers.items()))
-        print(f"  data files: {found}")
+        print("  " + _("data files: {found}").format(found=found))
     for row in report.rows:
         state = "" if row.state is None else f"  [{row.target_name}: {row.state}]"
         if row.error:
             state += f" {row.error}"
         print(f"  {row.name}  {row.digest[:19]}{state}")
         if row.referrers:
-            print(f"    referrers: {', '.join(row.referrers)}")
+            print("    " + _("referrers: {kinds}").format(kinds=", ".join(row.referrers)))

@@ -9,12 +9,16 @@ from pathlib import Path
 from imageferry.core.config import Config, RegistryConfig, find_config
 from imageferry.core.errors import InputError
 from imageferry.core.textfile import decode_text, read_text_file
+from imageferry.i18n import set_language
 from imageferry.jobs import inputs
 from imageferry.jobs.inputs import ImageList
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    return find_config(Path(args.config) if args.config else None)
+    config = find_config(Path(args.config) if args.config else None)
+    if not getattr(args, "lang", None) and config.lang:
+        set_language(config.lang)  # --lang, else cfg.yaml's lang, else the system's
+    return config
 
 
 def _stdin_is_piped() -> bool:

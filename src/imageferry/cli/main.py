@@ -21,6 +21,7 @@ from imageferry.core.errors import (
     InputError,
     PackageError,
 )
+from imageferry.i18n import set_language
 
 EXIT_FAILED, EXIT_CANCELLED, EXIT_PIPE = 1, 130, 141
 log = logging.getLogger("imageferry")
@@ -142,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "gui":  # the window is a front end beside the CLI, loaded only here
         window = importlib.import_module("imageferry.gui")
         return int(window.main([*(["-c", args.config] if args.config else []), *_lang(args)]))
+    set_language(getattr(args, "lang", None))  # cfg.yaml's lang applies once it is read
     _setup_logging(args.log)
     log.info("imageferry %s: %s", __version__, args.command)
     try:

@@ -40,6 +40,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     add("--json", action="store_true", help="print one JSON document with the results")
     add(
+        "--lang",
+        choices=["zh_CN", "en_US"],
+        help="language of the output (default: lang from cfg.yaml, else the system's)",
+    )
+    add(
         "--log",
         metavar="FILE",
         default="imageferry.log",

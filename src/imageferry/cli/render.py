@@ -22,6 +22,7 @@ from imageferry.core.events import (
     StageProgress,
     StageStarted,
 )
+from imageferry.i18n import _
 from imageferry.jobs.progress import ProgressSnapshot, RunProgress
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("imageferry.run")
 PLAIN_INTERVAL = 5.0
 _MARK = {"copied": "ok  ", "skipped": "same", "failed": "FAIL", "cancelled": "stop"}
+_LEVEL = {"info": lambda: _("info"), "warning": lambda: _("warning"), "error": lambda: _("error")}
 
 
 def human_bytes(n: float) -> str:
@@ -42,14 +44,17 @@ def human_bytes(n: float) -> str:
 
 def describe(snap: ProgressSnapshot) -> str:
     """``images 3/12 (1 failed)``, per target when there are several."""
-    if snap.stage in ("verifying", "finishing"):
-        return snap.stage
+    if snap.stage == "verifying":
+        return _("verifying")
+    if snap.stage == "finishing":
+        return _("finishing")
     if len(snap.targets) > 1:
-        parts = [f"{t.name} {t.done}/{t.total}" for t in snap.targets]
-        text = "images " + ", ".join(parts)
+        parts = ", ".join(f"{t.name} {t.done}/{t.total}" for t in snap.targets)
+        text = _("images {counts}").format(counts=parts)
     else:
-        text = f"images {snap.images_done}/{snap.images_total}"
-    return text + (f" ({snap.images_failed} failed)" if snap.images_failed else "")
+        text = _("images {counts}").format(counts=f"{snap.images_done}/{snap.images_total}")
+    failed = _(" ({count} failed)").format(count=snap.images_failed)
+    return text + (failed if snap.images_failed else "")
 
 
 def _stream_is_tty(stream: TextIO | None) -> bool:
@@ -118,10 +123,18 @@ class Renderer:
             log.info(
                 "plan: %d images, %d blobs, %d bytes", event.images, event.blobs, event.bytes_total
             )
-            referrers = f", {event.referrers} referrer(s)" if event.referrers else ""
+            referrers = (
+                _(", {count} referrer(s)").format(count=event.referrers) if event.referrers else ""
+            )
             self.line(
-                f"plan: {event.images} image(s){referrers}, {event.blobs} blob(s) to check, "
-                f"up to {human_bytes(event.bytes_total)}"
+                _(
+                    "plan: {images} image(s){referrers}, {blobs} blob(s) to check, up to {size}"
+                ).format(
+                    images=event.images,
+                    referrers=referrers,
+                    blobs=event.blobs,
+                    size=human_bytes(event.bytes_total),
+                )
             )
         elif isinstance(event, ImageDone):
             where = f" [{event.target_name}]" if event.target_name else ""
@@ -141,7 +154,7 @@ class Renderer:
         elif isinstance(event, Message):
             getattr(log, event.level)(event.text)
             if event.level != "info" or self.mode == "plain":
-                self.line(f"{event.level}: {event.text}")
+                self.line(f"{_LEVEL[event.level]()}: {event.text}")
         elif isinstance(event, StageStarted):
             log.info("%s: %d bytes", event.stage, event.total)
         self._update(force=not isinstance(event, (BlobProgress, StageProgress)))
@@ -159,8 +172,12 @@ class Renderer:
             now = time.monotonic()
             if now - self._last_plain >= PLAIN_INTERVAL and not force:
                 self._last_plain = now
-                eta = f", about {snap.eta:.0f}s left" if snap.eta else ""
+                eta = _(", about {seconds}s left").format(seconds=f"{snap.eta:.0f}")
                 self.line(
-                    f"{describe(snap)}, {human_bytes(snap.bytes_read)} read, "
-                    f"{human_bytes(snap.speed)}/s{eta}"
+                    _("{progress}, {read} read, {speed}/s").format(
+                        progress=describe(snap),
+                        read=human_bytes(snap.bytes_read),
+                        speed=human_bytes(snap.speed),
+                    )
+                    + (eta if snap.eta else "")
                 )

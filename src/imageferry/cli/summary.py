@@ -10,6 +10,7 @@ from typing import Any
 from imageferry.cli.render import Renderer, human_bytes
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
+from imageferry.i18n import _
 from imageferry.jobs.inputs import ImageList
 from imageferry.jobs.results import RunResult
 
@@ -41,19 +42,27 @@ def result_json(command: str, result: RunResult, images: ImageList | None) -> di
 
 def print_result(command: str, result: RunResult, images: ImageList | None) -> None:
     counts = ", ".join(
-        f"{result.count(s)} {s}"
+        f"{result.count(s)} {word(s)}"
         for s in ("copied", "skipped", "failed", "cancelled")
         if result.count(s)
     )
-    blobs = ", ".join(f"{n} {k}" for k, n in result.blobs.items() if n) or "none"
+    blobs = ", ".join(f"{n} {word(k)}" for k, n in result.blobs.items() if n) or _("none")
     speed = result.bytes_read / max(result.seconds, 1e-6)
     print(
-        f"done in {result.seconds:.1f}s. images: {counts or 'none'}; "
-        f"referrers: {result.referrers or 'none'}; blobs: {blobs}; "
-        f"{human_bytes(result.bytes_read)} read ({human_bytes(speed)}/s)"
+        _(
+            "done in {seconds}s. images: {images}; referrers: {referrers}; blobs: {blobs}; "
+            "{read} read ({speed}/s)"
+        ).format(
+            seconds=f"{result.seconds:.1f}",
+            images=counts or _("none"),
+            referrers=result.referrers or _("none"),
+            blobs=blobs,
+            read=human_bytes(result.bytes_read),
+            speed=human_bytes(speed),
+        )
     )
     if result.package:
-        print(f"package: {result.package}")
+        print(_("package: {path}").format(path=result.package))
         for name, size in result.files:
             print(f"  {name}  {human_bytes(size)}")
     _print_not_done(command, result, images)
@@ -65,12 +74,19 @@ def _print_not_done(command: str, result: RunResult, images: ImageList | None) -
         return
     if command == "save":  # a package holds the whole list, or is not written
         print(
-            "\nnot saved (no package was written; fix the cause, then rerun the same command "
-            "with the whole list: finished blobs are not read again):"
+            "\n"
+            + _(
+                "not saved (no package was written; fix the cause, then rerun the same command "
+                "with the whole list: finished blobs are not read again):"
+            )
         )
     else:
         print(
-            "\nnot done (fix the cause, then rerun with these lines; finished work is not redone):"
+            "\n"
+            + _(
+                "not done (fix the cause, then rerun with these lines; finished work is not "
+                "redone):"
+            )
         )
     seen = set()
     for r in failed:
@@ -78,8 +94,24 @@ def _print_not_done(command: str, result: RunResult, images: ImageList | None) -
             continue
         seen.add(r.line)
         text = (images.text_of(r.line) if images else "") or r.source
-        where = f"{images.origin}, line {r.line}" if images else f"image {r.line}"
+        where = (
+            _("{origin}, line {line}").format(origin=images.origin, line=r.line)
+            if images
+            else _("image {number}").format(number=r.line)
+        )
         print(f"  {text}    # {where}")
+
+
+def word(status: str) -> str:
+    """An outcome in the output's language."""
+    words = {
+        "copied": _("copied"),
+        "skipped": _("skipped"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "mounted": _("mounted"),
+    }
+    return words.get(status, status)
 
 
 def exit_code(result: RunResult) -> int:
@@ -107,5 +139,5 @@ def run_job(
     else:
         print_result(command, result, images)
         if result.cancelled:
-            print("stopped; rerun the same command to resume (finished work is not redone)")
+            print(_("stopped; rerun the same command to resume (finished work is not redone)"))
     return exit_code(result)
