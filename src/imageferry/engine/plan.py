@@ -54,6 +54,7 @@ class ImagePlan:
     manifests: tuple[Manifest, ...] = ()  # children first, the tagged one last
     blobs: tuple[Descriptor, ...] = ()
     error: str | None = None
+    temporary: bool = False  # the error may pass: worth a final try
 
     @property
     def top(self) -> Manifest:
@@ -137,17 +138,27 @@ def resolve_plan(
             raise
         except ImageFerryError as exc:
             deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
-            return ImagePlan(entry, src, deliveries, error=str(exc))
+            return ImagePlan(entry, src, deliveries, error=str(exc), temporary=exc.temporary)
         top = manifests[-1].digest
-        deliveries = tuple(
+        asked = [
             _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
             for i, dst in enumerate(dsts)
+        ]
+        deliveries = tuple(d for d, _ in asked)
+        temporary = any(again for _, again in asked)
+        return ImagePlan(
+            entry, src, deliveries, tuple(manifests), tuple(blobs), temporary=temporary
         )
-        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
+        # a final pass, after the others, for what failed for a temporary reason
+        again = {
+            i: pool.submit(one, entries[i]) for i, image in enumerate(images) if image.temporary
+        }
+        for i, future in again.items():
+            images[i] = wait_for(future, cancel)
     plan = TransferPlan(images, _blob_jobs(images))
     names = tuple(t.name for t in targets)
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names))
@@ -162,21 +173,23 @@ def _delivery(
     policy: RetryPolicy,
     cancel: CancelToken,
     unreachable: dict[int, str],
-) -> Delivery:
-    """Whether ``target`` has the image already; a target that fails fails only its delivery.
+) -> tuple[Delivery, bool]:
+    """Whether ``target`` has the image already; a target that fails fails only its delivery
+    (and whether that failure was a temporary answer, worth a final try).
 
     A target that could not be connected to (after the retries) is not asked again.
     """
     if i in unreachable:
-        return Delivery(i, ref, error=unreachable[i])
+        return Delivery(i, ref, error=unreachable[i]), False
     try:
-        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top)
+        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top), False
     except Cancelled:
         raise
     except ImageFerryError as exc:
         if isinstance(exc, RegistryError) and exc.status is None and exc.temporary:
             unreachable.setdefault(i, f"not tried: {target.name} could not be reached ({exc})")
-        return Delivery(i, ref, error=str(exc))
+            return Delivery(i, ref, error=str(exc)), False
+        return Delivery(i, ref, error=str(exc)), exc.temporary
 
 
 def unique_pairings(pairs: list[Pairing], events: EventSink = ignore_events) -> list[Pairing]:

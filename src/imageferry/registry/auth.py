@@ -21,7 +21,13 @@ import urllib3
 from imageferry.core.errors import AuthError, RegistryError
 from imageferry.registry.credentials import Credentials
 from imageferry.registry.deadline import Deadline
-from imageferry.registry.exchange import NETWORK_ERRORS, read_body, release, timed_out
+from imageferry.registry.exchange import (
+    NETWORK_ERRORS,
+    read_body,
+    release,
+    retry_after,
+    timed_out,
+)
 from imageferry.registry.transport import Transport, redact, without_userinfo
 
 MAX_TOKEN_ANSWER = 1024 * 1024
@@ -150,7 +156,7 @@ class Authenticator:
                     "in clear text. Ask the registry's admin for an https token realm"
                 )
             headers["Authorization"] = credentials.basic_header()
-        status, data = self._get(url, headers, realm)
+        status, data, answer = self._get(url, headers, realm)
         if status in (401, 403):
             raise AuthError(
                 f"{self._host}: the token server refused "
@@ -162,11 +168,14 @@ class Authenticator:
             raise RegistryError(
                 f"{self._host}: token server {realm} answered HTTP {status}",
                 status=status,
-                temporary=status >= 500 or status == 429,
+                temporary=status >= 500 or status in (408, 429),
+                retry_after=retry_after(answer.get("Retry-After")),
             )
         return self._read_token(data)
 
-    def _get(self, url: str, headers: dict[str, str], realm: str) -> tuple[int, bytes]:
+    def _get(
+        self, url: str, headers: dict[str, str], realm: str
+    ) -> tuple[int, bytes, urllib3.HTTPHeaderDict]:
         """GET the token answer: at most 1 MiB, within the transport's timeout."""
         what = f"getting a token from {realm}"
         deadline = Deadline(self._transport.timeout)
@@ -189,7 +198,7 @@ class Authenticator:
         release(resp, deadline, complete)
         if not complete:
             raise RegistryError(f"{self._host}: the token server's answer is larger than 1 MiB")
-        return resp.status, data
+        return resp.status, data, resp.headers
 
     def _read_token(self, data: bytes) -> tuple[str, float]:
         try:

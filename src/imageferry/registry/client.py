@@ -159,6 +159,31 @@ class Registry:
             what=f"reading blob {desc.digest.short} of {repository}",
         )
 
+    def open_blob_from(
+        self, repository: str, desc: Descriptor, offset: int
+    ) -> tuple[Iterator[bytes], int]:
+        """The blob from byte ``offset`` on (a Range GET), and the offset its chunks start
+        at: 0 when the registry ignored the range and sends the whole blob."""
+        stream = self.session.open(
+            "GET",
+            blob_path(repository, desc.digest),
+            self._scopes(repository),
+            headers={"Range": f"bytes={offset}-"},
+            what=f"reading blob {desc.digest.short} of {repository} from byte {offset}",
+            ok=(200, 206),
+        )
+        if stream.status == 200:
+            return stream, 0
+        served = stream.headers.get("Content-Range") or ""
+        if not served.startswith(f"bytes {offset}-"):
+            stream.close()
+            raise RegistryError(
+                f"reading blob {desc.digest.short} of {repository} at {self.name}: asked for "
+                f"bytes from {offset} on, got the range {served[:80]!r}",
+                temporary=True,
+            )
+        return stream, offset
+
     def mount_blob(self, repository: str, from_repository: str, desc: Descriptor) -> bool:
         resp = self.session.request(
             "POST",

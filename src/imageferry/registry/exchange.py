@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import urllib3
 
@@ -36,6 +38,24 @@ def timed_out(what: str, name: str, deadline: Deadline) -> RegistryError:
         "stalls or is very slow (raise 'timeout' in cfg.yaml if it is only slow)",
         temporary=True,
     )
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` asks us to wait: delta-seconds or an HTTP date
+    (None when absent or unreadable: then our own backoff applies)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may omit it
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def read_body(resp: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:

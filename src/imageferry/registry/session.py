@@ -35,6 +35,7 @@ from imageferry.registry.exchange import (
     Stream,
     read_body,
     release,
+    retry_after,
     timed_out,
 )
 from imageferry.registry.transport import (
@@ -51,15 +52,6 @@ REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 5
 _PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
 _HTTPS_PORT_SIGN = b"client sent an http request to an https server"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -149,9 +141,17 @@ class RegistrySession:
         return Reply(resp.status, resp.headers, data)
 
     def open(
-        self, method: str, path: str, scopes: Scopes, *, headers: dict[str, str], what: str
+        self,
+        method: str,
+        path: str,
+        scopes: Scopes,
+        *,
+        headers: dict[str, str],
+        what: str,
+        ok: tuple[int, ...] = (200,),
     ) -> Stream:
-        """A 200 answer whose body is read as it is consumed, redirects followed."""
+        """An answer (status in ``ok``) whose body is read as it is consumed, redirects
+        followed."""
         url = self.url(path)
         for _ in range(MAX_HOPS + 1):
             deadline = Deadline(self.timeout)
@@ -162,7 +162,7 @@ class RegistrySession:
             except BaseException:
                 deadline.close()
                 raise
-            if resp.status == 200:
+            if resp.status in ok:
                 return Stream(resp, deadline, what, self.name)
             if resp.status not in REDIRECTS:
                 raise self._error(resp, what, deadline)
@@ -305,7 +305,7 @@ class RegistrySession:
             text,
             status=status,
             temporary=status >= 500 or status in (408, 429),
-            retry_after=_retry_after(headers.get("Retry-After")),
+            retry_after=retry_after(headers.get("Retry-After")),
             code=code,
         )
 
