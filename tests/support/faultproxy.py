@@ -39,6 +39,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.rule: Rule = rule or (lambda m, p, n: None)
         self.log: list[tuple[str, str]] = []
+        self.ranges: list[str] = []  # the Range headers of the requests, in order
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         proxy = self
@@ -84,6 +85,8 @@ class FaultProxy:
         kind = _kind(path)
         with self._lock:
             self.log.append((method, path))
+            if req.headers.get("Range"):
+                self.ranges.append(req.headers["Range"])
             key = (method, kind)
             self._counts[key] = self._counts.get(key, 0) + 1
             n = self._counts[key]

@@ -45,6 +45,12 @@ class BlobMover:
     cancel: CancelToken
     events: EventSink
 
+    def __post_init__(self) -> None:
+        for target in self.targets:  # a registry retries an upload's POST on its own
+            set_retry = getattr(target.sink, "set_retry", None)
+            if set_retry is not None:
+                set_retry(self._retried)
+
     def run(self, job: BlobJob) -> dict[int, ImageFerryError]:
         """Do the job; return the error per target index that could not get the blob.
 
@@ -77,13 +83,26 @@ class BlobMover:
 
         return self.policy.run(action, self.cancel, on_retry=retrying)
 
+    def _optional(self, action: Callable[[], bool], what: str) -> bool:
+        """A shortcut (HEAD, mount), retried; one that still fails for a temporary reason
+        counts as not taken: the blob is uploaded instead, which is never wrong."""
+        try:
+            return self._retried(action, what)
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            if not exc.temporary:
+                raise
+            self.events(Message("warning", f"{what} failed ({exc}); uploading it instead"))
+            return False
+
     def _settle_without_upload(self, job: BlobJob, t: int, repos: list[str]) -> list[str]:
         """HEAD each repository, mount where a sibling has it; return what still needs bytes."""
         sink = self.targets[t].sink
         desc = job.desc
         where = self.targets[t].name
         what = f"checking blob {desc.digest.short} at {where}"
-        have = [r for r in repos if self._retried(partial(sink.has_blob, r, desc), what)]
+        have = [r for r in repos if self._optional(partial(sink.has_blob, r, desc), what)]
         missing = [r for r in repos if r not in have]
         for repo in have:
             self.events(BlobDone(str(desc.digest), desc.size, "skipped", f"{where}/{repo}"))
@@ -100,7 +119,7 @@ class BlobMover:
     def _mount(self, t: int, repo: str, from_repo: str, job: BlobJob) -> bool:
         sink = self.targets[t].sink
         what = f"mounting blob {job.desc.digest.short} at {self.targets[t].name}"
-        if not self._retried(lambda: sink.mount_blob(repo, from_repo, job.desc), what):
+        if not self._optional(lambda: sink.mount_blob(repo, from_repo, job.desc), what):
             return False
         where = f"{self.targets[t].name}/{repo}"
         self.events(BlobDone(str(job.desc.digest), job.desc.size, "mounted", where))

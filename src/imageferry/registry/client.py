@@ -21,7 +21,7 @@ from imageferry.core.manifest import ACCEPT, Descriptor, Manifest, parse_manifes
 from imageferry.core.reference import check_repository, check_tag, is_digest, reference_text
 from imageferry.registry.auth import pull, push
 from imageferry.registry.exchange import CHUNK
-from imageferry.registry.session import RegistrySession
+from imageferry.registry.session import RegistrySession, Retry
 from imageferry.registry.transport import DEFAULT_TIMEOUT
 from imageferry.registry.upload import upload_chunked, upload_monolithic
 
@@ -72,6 +72,10 @@ class Registry:
         self._chunked_digests: set[Digest] = set()
         self._always_chunked = cfg.chunked
         self._lock = threading.Lock()
+
+    def set_retry(self, retry: Retry) -> None:
+        """How a request inside one operation is retried on its own (the engine's policy)."""
+        self.session.retry = retry
 
     def _scopes(self, repository: str) -> tuple[str, ...]:
         return (push(repository) if self.writable else pull(repository),)

@@ -106,9 +106,13 @@ class Stream(Iterator[bytes]):
         return next(self._chunks)
 
     def _read(self) -> Generator[bytes, None, None]:
+        """The body in chunks; when the connection breaks (or stalls) mid-body, the bytes
+        that did arrive are handed out first, then the error is raised: a reader can
+        resume from there."""
         complete = False
         parts: list[bytes] = []
         held = 0
+        failure: RegistryError | None = None
         try:
             while True:
                 self._deadline.extend()
@@ -125,16 +129,21 @@ class Stream(Iterator[bytes]):
                     yield chunk
             complete = True
         except NETWORK_ERRORS as exc:
-            if self._deadline.expired:
-                raise timed_out(self._what, self._name, self._deadline) from None
-            raise RegistryError(
-                f"{self._what} at {self._name}: connection broke mid-blob ({type(exc).__name__})",
-                temporary=True,
-            ) from None
+            failure = self._failure(exc)
         finally:
             release(self.resp, self._deadline, complete)
         if parts:
             yield b"".join(parts)
+        if failure is not None:
+            raise failure
+
+    def _failure(self, exc: BaseException) -> RegistryError:
+        if self._deadline.expired:
+            return timed_out(self._what, self._name, self._deadline)
+        return RegistryError(
+            f"{self._what} at {self._name}: connection broke mid-blob ({type(exc).__name__})",
+            temporary=True,
+        )
 
     def close(self) -> None:
         self._chunks.close()

@@ -3,7 +3,10 @@
 Every request names the scopes it needs; the session authenticates it,
 answers a 401 challenge once, and raises :class:`RegistryError` (with
 ``status`` and ``temporary``) for anything else than the expected status.
-Retrying is not done here but by the engine's one retry policy.
+Retrying is decided by the engine's one retry policy: it retries each
+operation it calls, and hands the session that policy as :attr:`retry` for
+the requests inside one operation that are worth retrying on their own (the
+POST that opens an upload).
 
 Credentials go only to the registry's own origin (scheme, host and port as
 configured): a redirect or upload location elsewhere, or on the same host
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -47,6 +50,20 @@ from imageferry.registry.transport import (
 )
 
 Body = bytes | Iterable[bytes] | None
+T = TypeVar("T")
+
+
+class Retry(Protocol):
+    """Runs ``action`` with the run's retry policy (``what`` names it in warnings)."""
+
+    def __call__(self, action: Callable[[], T], what: str) -> T: ...
+
+
+def once(action: Callable[[], T], what: str) -> T:
+    """No retry: the default until the engine hands the session its policy."""
+    return action()
+
+
 SMALL_LIMIT = 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 5
@@ -76,6 +93,7 @@ class RegistrySession:
         api_host = "registry-1.docker.io" if is_docker_hub(address.host) else address.host
         self.base_url = f"{address.scheme}://{api_host}"
         self.timeout = timeout
+        self.retry: Retry = once
         cfg.require_env()
         ca_file = cfg.ca_path(config_dir)
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
