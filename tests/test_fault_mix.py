@@ -65,7 +65,7 @@ def copy_once(
         parse_list("\n".join(lines), "list").entries,
         RegistryConfig(registry=src.url),
         [RegistryConfig(registry=dst.url, repository=namespace)],
-        TransferOptions(workers=4, policy=RetryPolicy(retries=retries, **FAST)),
+        TransferOptions(workers=8, policy=RetryPolicy(retries=retries, **FAST)),
         events.append,
         CancelToken(),
     )

@@ -1,4 +1,9 @@
-"""Retry decisions in one place: what is worth retrying, and how long to wait."""
+"""Retry decisions in one place: what is worth retrying, and how long to wait.
+
+The engine runs every request (or, for a streamed upload, every upload) through
+:meth:`RetryPolicy.run`, each with its own ``retries``: faults met by different
+requests never add up. What still fails gets a final pass (see engine/execute.py).
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,13 @@ class RetryPolicy:
     max_delay: float = 30.0
 
     def delay(self, attempt: int, error: BaseException) -> float:
-        """Seconds to wait before attempt ``attempt + 1`` (full jitter, Retry-After honoured)."""
+        """Seconds to wait before attempt ``attempt + 1``: exponential backoff with jitter;
+        a server's Retry-After is honoured (plus up to 10% jitter, so that the workers
+        it stopped do not all come back at once), at most ``max_delay``."""
         retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
-            return min(float(retry_after), self.max_delay)
+            wait = float(retry_after)
+            return min(wait + random.uniform(0, wait / 10), self.max_delay)
         cap = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(cap / 2, cap)
 

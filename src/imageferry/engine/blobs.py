@@ -153,6 +153,8 @@ class BlobMover:
             raise
         except ImageFerryError:
             pass  # ``failures`` holds each target's last error
+        except _SourceFailed as exc:  # its request was retried already: not again here
+            failures.update(dict.fromkeys(pending, exc.error))
         return failures
 
     def _upload(
@@ -195,7 +197,7 @@ class BlobMover:
         except Cancelled:
             raise
         except ImageFerryError as exc:  # the source's error: no target got a byte
-            return dict.fromkeys(primaries, exc)
+            raise _SourceFailed(exc) from exc
         try:
             errors = _tee(_verified(job.desc, counted(raw)), primaries, self.targets, job.desc)
         finally:
@@ -227,6 +229,15 @@ class BlobMover:
             self.cancel,
             self.events,
         )
+
+
+class _SourceFailed(Exception):
+    """The source could not be opened (after its own retries). Not an ImageFerryError,
+    so the upload's retry loop does not repeat what the request's already did."""
+
+    def __init__(self, error: ImageFerryError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -7,7 +7,7 @@ tag whose content is missing. A stop (cancel) abandons in-flight uploads.
 A blob that could not be delivered for a temporary reason is put back and
 tried once more in a final pass, after every other blob had its first go;
 only if that fails too do the images that need it fail, and the blob's
-error is reported once (the images name the blob).
+error is told once (the first such image; the others name the blob and it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from functools import partial
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
-from imageferry.core.events import EventSink, ImageDone, ImageStatus, Message
+from imageferry.core.events import EventSink, ImageDone, ImageStatus
 from imageferry.core.manifest import Manifest
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
@@ -90,26 +90,23 @@ class BlobPasses:
 
 
 class _BlobReport:
-    """Says once per blob and target why it could not be delivered; the images that
-    needed it name the blob only. Thread-safe."""
+    """Says once per blob and target why it could not be delivered: the first image that
+    needed it gets the reason, the others name the blob and that image's line.
+    Thread-safe."""
 
-    def __init__(self, targets: list[Target], events: EventSink) -> None:
+    def __init__(self, targets: list[Target]) -> None:
         self._targets = targets
-        self._events = events
-        self._said: set[tuple[str, int]] = set()
+        self._first: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
 
-    def failed(self, digest: str, t: int, error: ImageFerryError) -> str:
-        """The error text for an image that needed the blob (reports the blob once)."""
+    def failed(self, digest: str, t: int, error: ImageFerryError, line: int) -> str:
+        """The error text for the image on list line ``line`` that needed the blob."""
         name = self._targets[t].name
         with self._lock:
-            first = (digest, t) not in self._said
-            self._said.add((digest, t))
-        if first:
-            self._events(
-                Message("error", f"blob {digest} could not be delivered to {name}: {error}")
-            )
-        return f"blob {digest} could not be delivered to {name} (its error is reported once)"
+            first = self._first.setdefault((digest, t), line)
+        if first == line:
+            return str(error)  # it names the blob, and whose fault it was
+        return f"blob {digest} could not be delivered to {name}: as on line {first}"
 
 
 def _outcome(first: Future[BlobFailures], final: Future[BlobFailures]) -> BlobFailures | None:
@@ -142,7 +139,7 @@ def execute_plan(
             targets,
             policy,
             cancel,
-            _BlobReport(targets, events),
+            _BlobReport(targets),
             events,
         )
         first = [image_pool.submit(ctx.image, image, False) for image in plan.images]
@@ -218,7 +215,9 @@ def _deliver(
             future = ctx.futures.get(str(blob.digest))
             failed = wait_for(future, ctx.cancel).get(delivery.target) if future else None
             if failed is not None:
-                error = ctx.report.failed(str(blob.digest), delivery.target, failed)
+                error = ctx.report.failed(
+                    str(blob.digest), delivery.target, failed, image.entry.line
+                )
                 return result("failed", error)
         repo = delivery.ref.repository
         for manifest in image.manifests[:-1]:
