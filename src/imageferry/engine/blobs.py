@@ -264,7 +264,10 @@ def _tee(
     def consume(t: int, repo: str) -> None:
         def chunks() -> Iterator[bytes]:
             while True:
-                item = queues[t].get()
+                try:
+                    item = queues[t].get(timeout=0.25)
+                except queue.Empty:
+                    continue  # the feeder always ends with _END or its error
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
@@ -304,11 +307,16 @@ def _tee(
         feed(_END)
     except BaseException as exc:
         feed(exc)
-        for thread in threads:
-            thread.join()
+        _join(threads)
         if isinstance(exc, ImageFerryError) and not isinstance(exc, Cancelled):
             return {t: exc for t in primaries}
         raise
-    for thread in threads:
-        thread.join()
+    _join(threads)
     return errors
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    """Wait for the uploads, in short timed waits (an untimed one ignores Ctrl-C on Windows)."""
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.25)
