@@ -41,7 +41,10 @@ class RetryPolicy:
         cancel: CancelToken,
         on_retry: Callable[[int, BaseException, float], None] | None = None,
     ) -> T:
-        """Run ``action``; retry it on temporary errors. Raises the last error."""
+        """Run ``action``; retry it on temporary errors. Raises the last error.
+
+        An error some inner :meth:`run` already gave up on (``retried_out``) is not
+        retried again: nested operations never multiply the attempts."""
         attempt = 0
         while True:
             cancel.check()
@@ -50,7 +53,10 @@ class RetryPolicy:
             except Cancelled:
                 raise
             except ImageFerryError as exc:
-                if not exc.temporary or attempt >= self.retries:
+                if not exc.temporary or exc.retried_out:
+                    raise
+                if attempt >= self.retries:
+                    exc.retried_out = True
                     raise
                 wait = self.delay(attempt, exc)
                 if on_retry is not None:

@@ -93,7 +93,7 @@ class BlobMover:
         except ImageFerryError as exc:
             if not exc.temporary:
                 raise
-            self.events(Message("warning", f"{what} failed ({exc}); uploading it instead"))
+            self.events(Message("warning", f"{what} failed ({exc}); going on without it"))
             return False
 
     def _settle_without_upload(self, job: BlobJob, t: int, repos: list[str]) -> list[str]:
@@ -142,8 +142,8 @@ class BlobMover:
                     del pending[t]
                     continue
                 failures[t] = errors[t]
-                if not errors[t].temporary:
-                    del pending[t]
+                if not errors[t].temporary or errors[t].retried_out:
+                    del pending[t]  # for good, or its request was retried already
             if pending:
                 raise failures[next(iter(pending))]
 
@@ -153,8 +153,6 @@ class BlobMover:
             raise
         except ImageFerryError:
             pass  # ``failures`` holds each target's last error
-        except _SourceFailed as exc:  # its request was retried already: not again here
-            failures.update(dict.fromkeys(pending, exc.error))
         return failures
 
     def _upload(
@@ -196,8 +194,8 @@ class BlobMover:
             raw = self._source_chunks(job)
         except Cancelled:
             raise
-        except ImageFerryError as exc:  # the source's error: no target got a byte
-            raise _SourceFailed(exc) from exc
+        except ImageFerryError as exc:  # the source's error (retried): no target got a byte
+            return dict.fromkeys(primaries, exc)
         try:
             errors = _tee(_verified(job.desc, counted(raw)), primaries, self.targets, job.desc)
         finally:
@@ -229,15 +227,6 @@ class BlobMover:
             self.cancel,
             self.events,
         )
-
-
-class _SourceFailed(Exception):
-    """The source could not be opened (after its own retries). Not an ImageFerryError,
-    so the upload's retry loop does not repeat what the request's already did."""
-
-    def __init__(self, error: ImageFerryError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:

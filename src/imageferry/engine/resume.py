@@ -85,6 +85,7 @@ class ResumedStream(Iterator[bytes]):
                 if isinstance(exc, DigestMismatchError) or not exc.temporary:
                     raise
                 if breaks >= self._policy.retries:
+                    exc.retried_out = True
                     raise
                 self._wait(breaks, exc)
                 breaks += 1
