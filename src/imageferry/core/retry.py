@@ -2,14 +2,15 @@
 
 The engine runs every request (or, for a streamed upload, every upload) through
 :meth:`RetryPolicy.run`, each with its own ``retries``: faults met by different
-requests never add up. What still fails gets a final pass (see engine/execute.py).
+requests never add up. What still fails gets a final pass, with
+:meth:`RetryPolicy.final` (see engine/execute.py).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from imageferry.core.cancel import CancelToken
@@ -34,6 +35,11 @@ class RetryPolicy:
             return min(wait + random.uniform(0, wait / 10), self.max_delay)
         cap = min(self.max_delay, self.base_delay * (2**attempt))
         return random.uniform(cap / 2, cap)
+
+    def final(self) -> RetryPolicy:
+        """The policy of a final pass, the last try before something is declared failed:
+        twice the retries (none when retrying is off)."""
+        return replace(self, retries=2 * self.retries)
 
     def run(
         self,

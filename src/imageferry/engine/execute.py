@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from imageferry.core.cancel import CancelToken, wait_for
@@ -52,6 +52,7 @@ class BlobPasses:
         self, mover: BlobMover, pool: ThreadPoolExecutor, jobs: dict[str, BlobJob]
     ) -> None:
         self._mover = mover
+        self._final: BlobMover | None = None  # made when the final pass starts
         self._pool = pool
         self.futures: BlobFutures = {digest: Future() for digest in jobs}
         self._left = len(jobs)
@@ -70,6 +71,11 @@ class BlobPasses:
                 self.futures[digest].set_result(failures)
             self._left -= 1
             again, self._again = (self._again, []) if self._left == 0 else ([], self._again)
+        if again:  # every first try is over: the final pass, with the final policy
+            mover = self._mover
+            self._final = BlobMover(
+                mover.source, mover.targets, mover.policy.final(), mover.cancel, mover.events
+            )
         for item in again:
             try:
                 self._pool.submit(self._final_pass, *item)
@@ -81,7 +87,7 @@ class BlobPasses:
         destinations = [(t, repo) for t, repo in job.destinations if t in retry]
         again = BlobJob(job.desc, job.source_repository, destinations)
         try:
-            later = self._mover.run(again)
+            later = (self._final or self._mover).run(again)
         except BaseException as exc:
             self.futures[digest].set_exception(exc)
             return
@@ -144,8 +150,9 @@ def execute_plan(
         )
         first = [image_pool.submit(ctx.image, image, False) for image in plan.images]
         rows = [wait_for(future, cancel) for future in first]
+        final = replace(ctx, policy=policy.final())
         again = {
-            (i, j): image_pool.submit(ctx.one, plan.images[i], plan.images[i].deliveries[j], True)
+            (i, j): image_pool.submit(final.one, plan.images[i], plan.images[i].deliveries[j], True)
             for i, row in enumerate(rows)
             for j, result in enumerate(row)
             if result is None

@@ -130,10 +130,10 @@ def resolve_plan(
     entries = unique_pairings(entries, events)
     unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
 
-    def one(item: Pairing) -> ImagePlan:
+    def one(item: Pairing, retry: RetryPolicy = policy) -> ImagePlan:
         entry, src, dsts = item
         try:
-            manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
+            manifests, blobs = retry.run(lambda: resolve_manifests(source, src, platforms), cancel)
         except Cancelled:
             raise
         except ImageFerryError as exc:
@@ -141,7 +141,7 @@ def resolve_plan(
             return ImagePlan(entry, src, deliveries, error=str(exc), temporary=exc.temporary)
         top = manifests[-1].digest
         asked = [
-            _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
+            _delivery(i, targets[i], dst, top, retry, cancel, unreachable)
             for i, dst in enumerate(dsts)
         ]
         deliveries = tuple(d for d, _ in asked)
@@ -155,7 +155,9 @@ def resolve_plan(
         images = [wait_for(f, cancel) for f in futures]
         # a final pass, after the others, for what failed for a temporary reason
         again = {
-            i: pool.submit(one, entries[i]) for i, image in enumerate(images) if image.temporary
+            i: pool.submit(one, entries[i], policy.final())
+            for i, image in enumerate(images)
+            if image.temporary
         }
         for i, future in again.items():
             images[i] = wait_for(future, cancel)
