@@ -108,13 +108,15 @@ class Authenticator:
             found = self._found[0] if self._found else None
         if found is None:
             return "set user and password in cfg.yaml, or run 'docker login' for this registry"
+        if found.identity_token:
+            return f"the identity token in {found.origin} may have expired: log in again"
         return f"check user and password in {found.origin}"
 
     def header(self, scopes: Scopes) -> str | None:
         """The Authorization value for a request needing ``scopes`` (None: send none)."""
-        if self._scheme == "basic":
+        if self._scheme == "basic":  # an identity token alone is no use here
             credentials = self._credentials()
-            return credentials.basic_header() if credentials else None
+            return credentials.basic_header() if credentials and credentials.user else None
         if self._scheme != "bearer":
             return None
         key = frozenset(scopes)
