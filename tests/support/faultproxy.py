@@ -2,7 +2,8 @@
 
 ``rule(method, path, count)`` decides per request: None forwards it; a
 :class:`Fault` answers with a status, resets the connection after some body
-bytes, or streams slowly. Every request is recorded in ``log``.
+bytes (of the answer, or of the request), stalls after the answer's headers,
+or streams slowly. Every request is recorded in ``log``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     reset_after: int | None = None  # forward, but reset after this many body bytes
     rate: int | None = None  # forward bodies (both ways) at this many bytes per second
+    reset_fraction: float | None = None  # forward, but reset after this share of the answer
+    reset_request_after: int | None = None  # read this many request body bytes, then reset
+    stall: float | None = None  # forward, send the answer's headers, then nothing for so long
 
 
 Rule = Callable[[str, str, int], Fault | None]
@@ -35,6 +39,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.rule: Rule = rule or (lambda m, p, n: None)
         self.log: list[tuple[str, str]] = []
+        self.ranges: list[str] = []  # the Range headers of the requests, in order
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         proxy = self
@@ -80,11 +85,18 @@ class FaultProxy:
         kind = _kind(path)
         with self._lock:
             self.log.append((method, path))
+            if req.headers.get("Range"):
+                self.ranges.append(req.headers["Range"])
             key = (method, kind)
             self._counts[key] = self._counts.get(key, 0) + 1
             n = self._counts[key]
         fault = self.rule(method, path, n)
         length = int(req.headers.get("Content-Length") or 0)
+        if fault is not None and fault.reset_request_after is not None:
+            _drain(req, min(length, fault.reset_request_after))
+            _reset(req.connection)
+            req.close_connection = True
+            return
         if fault is not None and fault.status is not None:
             _drain(req, length)
             req.send_response(fault.status)
@@ -124,15 +136,17 @@ class FaultProxy:
         if method == "HEAD":
             upstream.close()
             return
+        if fault is not None and fault.stall is not None:
+            req.wfile.flush()
+            _stall(req, fault.stall)
+            upstream.close()
+            return
+        reset_after = _reset_point(fault, body_len if body is None else str(len(body)))
         sent = 0
         source = iter([body]) if body is not None else iter(lambda: resp.read(64 * 1024), b"")
         for chunk in source:
-            if (
-                fault is not None
-                and fault.reset_after is not None
-                and sent + len(chunk) > fault.reset_after
-            ):
-                req.wfile.write(chunk[: max(0, fault.reset_after - sent)])
+            if reset_after is not None and sent + len(chunk) > reset_after:
+                req.wfile.write(chunk[: max(0, reset_after - sent)])
                 req.wfile.flush()
                 _reset(req.connection)
                 req.close_connection = True
@@ -150,6 +164,25 @@ def _kind(path: str) -> str:
         if part in path:
             return part.strip("/")
     return path
+
+
+def _reset_point(fault: Fault | None, length: str | None) -> int | None:
+    """After how many answer bytes to reset (None: never)."""
+    if fault is None:
+        return None
+    if fault.reset_fraction is not None and length is not None and int(length) > 0:
+        return int(int(length) * fault.reset_fraction)
+    return fault.reset_after
+
+
+def _stall(req: BaseHTTPRequestHandler, seconds: float) -> None:
+    """Send nothing for ``seconds`` (or until the client hangs up), then drop the connection."""
+    req.connection.settimeout(seconds)
+    try:
+        req.connection.recv(1)  # returns when the client closes, or times out
+    except OSError:
+        pass
+    req.close_connection = True
 
 
 def _drain(req: BaseHTTPRequestHandler, length: int) -> None:

@@ -23,6 +23,8 @@ class ImageFerryError(Exception):
 
     temporary: bool = False
     retry_after: float | None = None
+    # set when a retry policy gave up on it: an enclosing operation does not retry it again
+    retried_out: bool = False
 
 
 class ConfigError(ImageFerryError):

@@ -1,17 +1,25 @@
 """Move one blob to every (target, repository) that needs it, cheapest way first.
 
 Order per target: already there (HEAD) → skip; there in another repository
-→ mount; else upload. The source is read once per attempt and its chunks are
-fed to all targets that need an upload (a tee with bounded queues), every
-chunk verified against the digest before the last one is let out.
+→ mount; else upload. Retries belong to requests, not to the blob: every
+HEAD and mount is retried on its own, an upload (a fresh POST and a streamed
+PUT) is retried on its own, and a source stream that breaks mid-blob is
+resumed from where it broke (a Range GET where the source supports it), so
+faults met in different steps never add up to one blob's failure.
+
+The source is read once per upload attempt and its chunks are fed to all
+targets that need an upload (a tee with bounded queues), every chunk
+verified against the digest before the last one is let out.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import verified_chunks
@@ -22,9 +30,11 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.plan import BlobJob
+from imageferry.engine.resume import ResumedStream
 
 _END = object()
 _QUEUE_DEPTH = 8
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,70 +45,64 @@ class BlobMover:
     cancel: CancelToken
     events: EventSink
 
+    def __post_init__(self) -> None:
+        for target in self.targets:  # a registry retries an upload's POST on its own
+            set_retry = getattr(target.sink, "set_retry", None)
+            if set_retry is not None:
+                set_retry(self._retried)
+
     def run(self, job: BlobJob) -> dict[int, ImageFerryError]:
         """Do the job; return the error per target index that could not get the blob.
 
-        Targets that succeed or fail for good drop out; the retry policy repeats the
-        attempt for the others, so one slow target never makes another redo its work.
-        """
-        pending: dict[int, list[str]] = {}
+        A target that fails does not hold up the others; a slow one never makes
+        another redo its work. Raises only :class:`Cancelled`."""
+        repos_of: dict[int, list[str]] = {}
         for t, repo in job.destinations:
-            pending.setdefault(t, []).append(repo)
+            repos_of.setdefault(t, []).append(repo)
         failures: dict[int, ImageFerryError] = {}
-
-        def attempt() -> None:
-            try:
-                errors = self._attempt(job, pending)
-            except Cancelled:
-                raise
-            except ImageFerryError as exc:  # not one target's fault: every pending one fails
-                errors = dict.fromkeys(pending, exc)
-            for t in list(pending):
-                if t not in errors:
-                    failures.pop(t, None)
-                    del pending[t]
-                    continue
-                failures[t] = errors[t]
-                if not errors[t].temporary:
-                    del pending[t]
-            if pending:
-                raise failures[next(iter(pending))]
-
-        def retrying(_attempt: int, err: BaseException, wait: float) -> None:
-            text = f"retrying {job.desc.digest.short} in {wait:.1f}s: {err}"
-            self.events(Message("warning", text))
-
-        try:
-            self.policy.run(attempt, self.cancel, on_retry=retrying)
-        except Cancelled:
-            raise
-        except ImageFerryError:
-            pass  # ``failures`` holds each target's last error
-        return failures
-
-    def _attempt(self, job: BlobJob, pending: dict[int, list[str]]) -> dict[int, ImageFerryError]:
-        errors: dict[int, ImageFerryError] = {}
         uploads: dict[int, list[str]] = {}
-        for t, repos in pending.items():
+        for t, repos in repos_of.items():
             try:
                 missing = self._settle_without_upload(job, t, repos)
             except Cancelled:
                 raise
             except ImageFerryError as exc:
-                errors[t] = exc
+                failures[t] = exc
                 continue
             if missing:
                 uploads[t] = missing
         if uploads:
-            errors.update(self._upload(job, uploads))
-        return errors
+            failures.update(self._upload_retrying(job, uploads))
+        return failures
+
+    def _retried(self, action: Callable[[], T], what: str) -> T:
+        """One request (or one upload), with its own attempts."""
+
+        def retrying(_attempt: int, err: BaseException, wait: float) -> None:
+            self.events(Message("warning", f"retrying {what} in {wait:.1f}s: {err}"))
+
+        return self.policy.run(action, self.cancel, on_retry=retrying)
+
+    def _optional(self, action: Callable[[], bool], what: str) -> bool:
+        """A shortcut (HEAD, mount), retried; one that still fails for a temporary reason
+        counts as not taken: the blob is uploaded instead, which is never wrong."""
+        try:
+            return self._retried(action, what)
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            if not exc.temporary:
+                raise
+            self.events(Message("warning", f"{what} failed ({exc}); going on without it"))
+            return False
 
     def _settle_without_upload(self, job: BlobJob, t: int, repos: list[str]) -> list[str]:
         """HEAD each repository, mount where a sibling has it; return what still needs bytes."""
         sink = self.targets[t].sink
         desc = job.desc
         where = self.targets[t].name
-        have = [r for r in repos if sink.has_blob(r, desc)]
+        what = f"checking blob {desc.digest.short} at {where}"
+        have = [r for r in repos if self._optional(partial(sink.has_blob, r, desc), what)]
         missing = [r for r in repos if r not in have]
         for repo in have:
             self.events(BlobDone(str(desc.digest), desc.size, "skipped", f"{where}/{repo}"))
@@ -113,14 +117,69 @@ class BlobMover:
         return bool(host) and host == self.targets[t].host
 
     def _mount(self, t: int, repo: str, from_repo: str, job: BlobJob) -> bool:
-        if not self.targets[t].sink.mount_blob(repo, from_repo, job.desc):
+        sink = self.targets[t].sink
+        what = f"mounting blob {job.desc.digest.short} at {self.targets[t].name}"
+        if not self._optional(lambda: sink.mount_blob(repo, from_repo, job.desc), what):
             return False
         where = f"{self.targets[t].name}/{repo}"
         self.events(BlobDone(str(job.desc.digest), job.desc.size, "mounted", where))
         return True
 
-    def _upload(self, job: BlobJob, uploads: dict[int, list[str]]) -> dict[int, ImageFerryError]:
+    def _upload_retrying(
+        self, job: BlobJob, uploads: dict[int, list[str]]
+    ) -> dict[int, ImageFerryError]:
+        """Upload to every target in ``uploads``; a target that failed for a temporary
+        reason is tried again (the others are not), ``retries`` times."""
+        pending = dict(uploads)
+        placed: set[int] = set()  # targets whose first repository has the blob
+        failures: dict[int, ImageFerryError] = {}
+
+        def attempt() -> None:
+            errors = self._upload(job, pending, placed)
+            for t in list(pending):
+                if t not in errors:
+                    failures.pop(t, None)
+                    del pending[t]
+                    continue
+                failures[t] = errors[t]
+                if not errors[t].temporary or errors[t].retried_out:
+                    del pending[t]  # for good, or its request was retried already
+            if pending:
+                raise failures[next(iter(pending))]
+
+        try:
+            self._retried(attempt, f"uploading blob {job.desc.digest.short}")
+        except Cancelled:
+            raise
+        except ImageFerryError:
+            pass  # ``failures`` holds each target's last error
+        return failures
+
+    def _upload(
+        self, job: BlobJob, uploads: dict[int, list[str]], placed: set[int]
+    ) -> dict[int, ImageFerryError]:
+        """One attempt: stream to the first repository of each target that lacks the
+        blob, then mount (else upload) it into the target's other repositories."""
         desc = job.desc
+        primaries = {t: repos[0] for t, repos in uploads.items() if t not in placed}
+        errors = self._stream_to(job, primaries) if primaries else {}
+        for t, repos in uploads.items():
+            if t in errors:
+                continue
+            if t not in placed:
+                placed.add(t)
+                where = f"{self.targets[t].name}/{repos[0]}"
+                self.events(BlobDone(str(desc.digest), desc.size, "copied", where))
+            try:
+                self._spread(job, t, repos)
+            except Cancelled:
+                raise
+            except ImageFerryError as exc:
+                errors[t] = exc
+        return errors
+
+    def _stream_to(self, job: BlobJob, primaries: dict[int, str]) -> dict[int, ImageFerryError]:
+        """Read the source once, verified, into one upload per target."""
         read = 0
 
         def counted(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -132,35 +191,42 @@ class BlobMover:
                 yield chunk
 
         try:
-            raw = self.source.open_blob(job.source_repository, desc)
+            raw = self._source_chunks(job)
         except Cancelled:
             raise
-        except ImageFerryError as exc:  # the source's error: no target got a byte
-            return dict.fromkeys(uploads, exc)
-        stream = _verified(desc, counted(raw))
+        except ImageFerryError as exc:  # the source's error (retried): no target got a byte
+            return dict.fromkeys(primaries, exc)
         try:
-            errors = _tee(stream, {t: repos[0] for t, repos in uploads.items()}, self.targets, desc)
+            errors = _tee(_verified(job.desc, counted(raw)), primaries, self.targets, job.desc)
         finally:
-            close = getattr(raw, "close", None)
-            if close:
-                close()
+            raw.close()
         if errors and read:
             self.events(BlobProgress(-read))  # this attempt's bytes will be read again
-        for t, repos in uploads.items():
-            if t in errors:
-                continue
-            where = f"{self.targets[t].name}/{repos[0]}"
-            self.events(BlobDone(str(desc.digest), desc.size, "copied", where))
-            for repo in repos[1:]:
-                try:
-                    if not self._mount(t, repo, repos[0], job):
-                        chunks = self.source.open_blob(job.source_repository, desc)
-                        self.targets[t].sink.put_blob(repo, desc, _verified(desc, chunks))
-                except Cancelled:
-                    raise
-                except ImageFerryError as exc:
-                    errors[t] = exc
         return errors
+
+    def _spread(self, job: BlobJob, t: int, repos: list[str]) -> None:
+        """The blob is at ``t`` now: mount it into its other repositories (else upload)."""
+        while len(repos) > 1:
+            repo = repos[1]
+            if not self._mount(t, repo, repos[0], job):
+                chunks = self._source_chunks(job)
+                try:
+                    self.targets[t].sink.put_blob(repo, job.desc, _verified(job.desc, chunks))
+                finally:
+                    chunks.close()
+            del repos[1]
+
+    def _source_chunks(self, job: BlobJob) -> ResumedStream:
+        """The blob from the source (opened now: raises when the source fails)."""
+        return ResumedStream(
+            self.source,
+            job.source_repository,
+            job.desc,
+            self._retried,
+            self.policy,
+            self.cancel,
+            self.events,
+        )
 
 
 def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -187,7 +253,10 @@ def _tee(
     def consume(t: int, repo: str) -> None:
         def chunks() -> Iterator[bytes]:
             while True:
-                item = queues[t].get()
+                try:
+                    item = queues[t].get(timeout=0.25)
+                except queue.Empty:
+                    continue  # the feeder always ends with _END or its error
                 if item is _END:
                     return
                 if isinstance(item, BaseException):
@@ -227,11 +296,16 @@ def _tee(
         feed(_END)
     except BaseException as exc:
         feed(exc)
-        for thread in threads:
-            thread.join()
+        _join(threads)
         if isinstance(exc, ImageFerryError) and not isinstance(exc, Cancelled):
             return {t: exc for t in primaries}
         raise
-    for thread in threads:
-        thread.join()
+    _join(threads)
     return errors
+
+
+def _join(threads: list[threading.Thread]) -> None:
+    """Wait for the uploads, in short timed waits (an untimed one ignores Ctrl-C on Windows)."""
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.25)

@@ -70,6 +70,7 @@ class ImagePlan:
     blobs: tuple[Descriptor, ...] = ()
     error: str | None = None
     referrers: tuple[ReferrerPlan, ...] = ()  # subjects before their referrers
+    temporary: bool = False  # the error may pass: worth a final try
 
     @property
     def top(self) -> Manifest:
@@ -161,31 +162,52 @@ def resolve_plan(
     entries = unique_pairings(entries, events)
     unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
     apis: dict[int, bool] = {}  # target index → whether it has the referrers API
-    run = (policy, cancel, apis)
 
-    def one(item: Pairing) -> ImagePlan:
+    def one(item: Pairing, retry: RetryPolicy = policy) -> ImagePlan:
         entry, src, dsts = item
         found: list[ReferrerPlan] = []
         try:
-            manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
+            manifests, blobs = retry.run(lambda: resolve_manifests(source, src, platforms), cancel)
             if referrers is not None:
-                found = policy.run(lambda: referrers.find(src.repository, manifests), cancel)
+                found = retry.run(lambda: referrers.find(src.repository, manifests), cancel)
         except Cancelled:
             raise
         except ImageFerryError as exc:
             deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
             why = f"not found in the source ({exc})" if isinstance(exc, NotFoundError) else str(exc)
-            return ImagePlan(entry, src, deliveries, error=why)
+            return ImagePlan(entry, src, deliveries, error=why, temporary=exc.temporary)
         top = manifests[-1].digest
-        deliveries = tuple(
-            with_referrers(_delivery(i, t, dst, top, policy, cancel, unreachable), t, found, *run)
+        asked = [
+            _delivery(i, t, dst, top, retry, cancel, unreachable)
             for i, (t, dst) in enumerate(zip(targets, dsts, strict=False))
+        ]
+        deliveries = tuple(
+            with_referrers(d, t, found, retry, cancel, apis)
+            for (d, _), t in zip(asked, targets, strict=False)
         )
-        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found))
+        temporary = any(again for _, again in asked)
+        return ImagePlan(
+            entry,
+            src,
+            deliveries,
+            tuple(manifests),
+            tuple(blobs),
+            None,
+            tuple(found),
+            temporary=temporary,
+        )
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
         futures = [pool.submit(one, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
+        # a final pass, after the others, for what failed for a temporary reason
+        again = {
+            i: pool.submit(one, entries[i], policy.final())
+            for i, image in enumerate(images)
+            if image.temporary
+        }
+        for i, future in again.items():
+            images[i] = wait_for(future, cancel)
     plan = TransferPlan(images, blob_jobs(images))
     names = tuple(t.name for t in targets)
     count = sum(len(i.referrers) for i in images)
@@ -226,21 +248,23 @@ def _delivery(
     policy: RetryPolicy,
     cancel: CancelToken,
     unreachable: dict[int, str],
-) -> Delivery:
-    """Whether ``target`` has the image already; a target that fails fails only its delivery.
+) -> tuple[Delivery, bool]:
+    """Whether ``target`` has the image already; a target that fails fails only its delivery
+    (and whether that failure was a temporary answer, worth a final try).
 
     A target that could not be connected to (after the retries) is not asked again.
     """
     if i in unreachable:
-        return Delivery(i, ref, error=unreachable[i])
+        return Delivery(i, ref, error=unreachable[i]), False
     try:
-        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top)
+        return Delivery(i, ref, target_digest(target, ref, policy, cancel) == top), False
     except Cancelled:
         raise
     except ImageFerryError as exc:
         if isinstance(exc, RegistryError) and exc.status is None and exc.temporary:
             unreachable.setdefault(i, f"not tried: {target.name} could not be reached ({exc})")
-        return Delivery(i, ref, error=str(exc))
+            return Delivery(i, ref, error=str(exc)), False
+        return Delivery(i, ref, error=str(exc)), exc.temporary
 
 
 def unique_pairings(pairs: list[Pairing], events: EventSink = ignore_events) -> list[Pairing]:

@@ -21,24 +21,46 @@ import urllib3
 from imageferry.core.errors import AuthError, RegistryError
 from imageferry.registry.credentials import Credentials
 from imageferry.registry.deadline import Deadline
-from imageferry.registry.exchange import NETWORK_ERRORS, read_body, release, timed_out
+from imageferry.registry.exchange import (
+    NETWORK_ERRORS,
+    read_body,
+    release,
+    retry_after,
+    timed_out,
+)
 from imageferry.registry.transport import Transport, redact, without_userinfo
 
 MAX_TOKEN_ANSWER = 1024 * 1024
 
-_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+# a scheme, or a parameter (name=token or name="quoted"), after separating commas/spaces
+_ITEM_RE = re.compile(rf'[\s,]*({_TCHAR}+)(\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TCHAR}*=*)))?')
+_ESCAPE_RE = re.compile(r"\\(.)")
 _TOKEN_RE = re.compile(r"[\x21-\x7e]{1,65536}")  # visible ASCII: nothing to inject
 Scopes = tuple[str, ...]
 
 
+def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
+    """Every challenge in one ``WWW-Authenticate`` value, in order (RFC 9110 11.6.1):
+    ``Basic realm="r", Bearer realm="…",service="…"`` → [("basic", {…}), ("bearer", {…})]."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for m in _ITEM_RE.finditer(value):
+        name, assigned, quoted, plain = m.groups()
+        if assigned is None:  # a bare token: the next challenge's scheme
+            found.append((name.lower(), {}))
+        elif found:
+            text = _ESCAPE_RE.sub(r"\1", quoted) if quoted is not None else plain
+            found[-1][1].setdefault(name.lower(), text)
+    return found
+
+
 def parse_challenge(value: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="…",service="…"`` → ("bearer", {"realm": …, "service": …})."""
-    scheme, _, rest = value.strip().partition(" ")
-    params = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _PARAM_RE.finditer(rest)
-    }
-    return scheme.lower(), params
+    """The challenge we answer: Bearer when offered (tokens carry scopes), else the first."""
+    challenges = parse_challenges(value)
+    for scheme, params in challenges:
+        if scheme == "bearer":
+            return scheme, params
+    return challenges[0] if challenges else ("", {})
 
 
 def pull(repository: str) -> str:
@@ -65,6 +87,7 @@ class Authenticator:
         self._find_credentials = credentials
         self._found: list[Credentials | None] = []
         self._found_lock = threading.Lock()
+        self._refresh = ""  # a refresh token the token server handed back (rotated)
         self._host = host
         self._registry_scheme = scheme
         self._scheme: str | None = None
@@ -85,13 +108,15 @@ class Authenticator:
             found = self._found[0] if self._found else None
         if found is None:
             return "set user and password in cfg.yaml, or run 'docker login' for this registry"
+        if found.identity_token:
+            return f"the identity token in {found.origin} may have expired: log in again"
         return f"check user and password in {found.origin}"
 
     def header(self, scopes: Scopes) -> str | None:
         """The Authorization value for a request needing ``scopes`` (None: send none)."""
-        if self._scheme == "basic":
+        if self._scheme == "basic":  # an identity token alone is no use here
             credentials = self._credentials()
-            return credentials.basic_header() if credentials else None
+            return credentials.basic_header() if credentials and credentials.user else None
         if self._scheme != "bearer":
             return None
         key = frozenset(scopes)
@@ -142,6 +167,7 @@ class Authenticator:
         realm = redact(url.partition("?")[0])
         headers = {"Accept": "application/json"}
         credentials = self._credentials()
+        body: bytes | None = None
         if credentials is not None:
             if urlsplit(url).scheme != "https" and self._registry_scheme == "https":
                 raise AuthError(
@@ -149,12 +175,17 @@ class Authenticator:
                     f"{realm}; imageferry does not send the password of an https registry "
                     "in clear text. Ask the registry's admin for an https token realm"
                 )
-            headers["Authorization"] = credentials.basic_header()
-        status, data = self._get(url, headers, realm)
+            if credentials.identity_token:
+                url, body = url.partition("?")[0], self._refresh_form(credentials, scopes)
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            else:
+                headers["Authorization"] = credentials.basic_header()
+        status, data, answer = self._call(url, headers, body, realm)
         if status in (401, 403):
+            refused = "the identity token" if body else "the user and password"
             raise AuthError(
                 f"{self._host}: the token server refused "
-                + ("the user and password" if credentials else "anonymous access")
+                + (refused if credentials else "anonymous access")
                 + f" (HTTP {status}); {self.credentials_advice()}",
                 status=status,
             )
@@ -162,18 +193,41 @@ class Authenticator:
             raise RegistryError(
                 f"{self._host}: token server {realm} answered HTTP {status}",
                 status=status,
-                temporary=status >= 500 or status == 429,
+                temporary=status >= 500 or status in (408, 429),
+                retry_after=retry_after(answer.get("Retry-After")),
             )
         return self._read_token(data)
 
-    def _get(self, url: str, headers: dict[str, str], realm: str) -> tuple[int, bytes]:
-        """GET the token answer: at most 1 MiB, within the transport's timeout."""
+    def _refresh_form(self, credentials: Credentials, scopes: Scopes) -> bytes:
+        """The OAuth2 refresh-token grant docker sends for an identity token."""
+        with self._found_lock:
+            token = self._refresh or credentials.identity_token
+        form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", "imageferry"),
+            ("scope", " ".join(scopes)),
+        ]
+        if self._params.get("service"):
+            form.append(("service", self._params["service"]))
+        return urlencode(form).encode()
+
+    def _call(
+        self, url: str, headers: dict[str, str], body: bytes | None, realm: str
+    ) -> tuple[int, bytes, urllib3.HTTPHeaderDict]:
+        """GET (or, with a form, POST) the token answer: at most 1 MiB, within the
+        transport's timeout."""
         what = f"getting a token from {realm}"
         deadline = Deadline(self._transport.timeout)
         try:
             with deadline.bound():
                 resp = self._transport.pool_for(url).request(
-                    "GET", url, headers=headers, preload_content=False, redirect=False
+                    "GET" if body is None else "POST",
+                    url,
+                    headers=headers,
+                    body=body,
+                    preload_content=False,
+                    redirect=False,
                 )
                 data, complete = read_body(resp, MAX_TOKEN_ANSWER)
                 if deadline.expired:  # an answer cut short may still parse
@@ -189,7 +243,7 @@ class Authenticator:
         release(resp, deadline, complete)
         if not complete:
             raise RegistryError(f"{self._host}: the token server's answer is larger than 1 MiB")
-        return resp.status, data
+        return resp.status, data, resp.headers
 
     def _read_token(self, data: bytes) -> tuple[str, float]:
         try:
@@ -198,6 +252,10 @@ class Authenticator:
             lifetime = float(doc.get("expires_in") or 60)
             if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
                 raise TypeError("token")
+            rotated = doc.get("refresh_token")
+            if isinstance(rotated, str) and rotated:  # the server may rotate refresh tokens
+                with self._found_lock:
+                    self._refresh = rotated
         except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise RegistryError(f"{self._host}: token server gave an unreadable answer") from None
         # Refresh a little early so a token does not expire between check and use.

@@ -21,7 +21,7 @@ from imageferry.core.manifest import ACCEPT, Descriptor, Manifest, parse_manifes
 from imageferry.core.reference import check_repository, check_tag, is_digest, reference_text
 from imageferry.registry.auth import pull, push
 from imageferry.registry.exchange import CHUNK
-from imageferry.registry.session import RegistrySession
+from imageferry.registry.session import RegistrySession, Retry
 from imageferry.registry.transport import DEFAULT_TIMEOUT
 from imageferry.registry.upload import upload_chunked, upload_monolithic
 
@@ -72,6 +72,10 @@ class Registry:
         self._chunked_digests: set[Digest] = set()
         self._always_chunked = cfg.chunked
         self._lock = threading.Lock()
+
+    def set_retry(self, retry: Retry) -> None:
+        """How a request inside one operation is retried on its own (the engine's policy)."""
+        self.session.retry = retry
 
     def _scopes(self, repository: str) -> tuple[str, ...]:
         return (push(repository) if self.writable else pull(repository),)
@@ -158,6 +162,31 @@ class Registry:
             headers={},
             what=f"reading blob {desc.digest.short} of {repository}",
         )
+
+    def open_blob_from(
+        self, repository: str, desc: Descriptor, offset: int
+    ) -> tuple[Iterator[bytes], int]:
+        """The blob from byte ``offset`` on (a Range GET), and the offset its chunks start
+        at: 0 when the registry ignored the range and sends the whole blob."""
+        stream = self.session.open(
+            "GET",
+            blob_path(repository, desc.digest),
+            self._scopes(repository),
+            headers={"Range": f"bytes={offset}-"},
+            what=f"reading blob {desc.digest.short} of {repository} from byte {offset}",
+            ok=(200, 206),
+        )
+        if stream.status == 200:
+            return stream, 0
+        served = stream.headers.get("Content-Range") or ""
+        if not served.startswith(f"bytes {offset}-"):
+            stream.close()
+            raise RegistryError(
+                f"reading blob {desc.digest.short} of {repository} at {self.name}: asked for "
+                f"bytes from {offset} on, got the range {served[:80]!r}",
+                temporary=True,
+            )
+        return stream, offset
 
     def mount_blob(self, repository: str, from_repository: str, desc: Descriptor) -> bool:
         resp = self.session.request(

@@ -27,6 +27,9 @@ class Credentials:
     user: str
     password: str = field(repr=False)
     origin: str = "cfg.yaml"  # where they came from, for an auth error to name
+    # docker's "identitytoken" (an OAuth2 refresh token, as Azure ACR and Harbor OIDC
+    # logins store it): exchanged at the token endpoint, never sent to the registry
+    identity_token: str = field(default="", repr=False)
 
     def basic_header(self) -> str:
         raw = f"{self.user}:{self.password}".encode()
@@ -99,7 +102,9 @@ def _run_helper(helper: str, host: str, named_in: Path) -> Credentials | None:
             f"credential helper '{helper}' gave an answer imageferry cannot read"
         ) from None
     origin = f"docker credential helper docker-credential-{helper} (named in {named_in})"
-    return Credentials(user, secret, origin) if user and user != "<token>" else None
+    if user == "<token>" and secret:  # docker's sign for an identity token
+        return Credentials("", "", origin, identity_token=str(secret))
+    return Credentials(user, secret, origin) if user else None
 
 
 def _read_docker_config(path: Path) -> dict[str, Any] | None:
@@ -127,6 +132,26 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _auths_entry(entry: dict[str, Any], origin: str, where: str) -> Credentials | None:
+    """One ``auths`` entry: ``auth`` (base64 user:password) or ``username``/``password``,
+    with its ``identitytoken`` when docker stored one."""
+    token = entry.get("identitytoken")
+    identity = token if isinstance(token, str) else ""
+    user, password = "", ""
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+        except (ValueError, TypeError):
+            log.warning("%s is not base64 user:password", where)
+            if not identity:
+                return None
+    elif entry.get("username"):
+        user, password = str(entry["username"]), str(entry.get("password", ""))
+    if not (user or identity):
+        return None
+    return Credentials(user, password, origin, identity_token=identity)
+
+
 def docker_credentials(host: str) -> Credentials | None:
     """Credentials docker would use for ``host``, or None."""
     path = _docker_config_path() / "config.json"
@@ -143,15 +168,9 @@ def docker_credentials(host: str) -> Credentials | None:
     origin = f"docker's {path}"
     for key, entry in _section(data, "auths").items():
         if _key_host(key) in names and isinstance(entry, dict):
-            if entry.get("auth"):
-                try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-                except (ValueError, TypeError):
-                    log.warning("%s: the 'auth' of %s is not base64 user:password", path, key)
-                    continue
-                return Credentials(user, password, origin)
-            if entry.get("username"):
-                return Credentials(str(entry["username"]), str(entry.get("password", "")), origin)
+            found = _auths_entry(entry, origin, f"{path}: the 'auth' of {key}")
+            if found is not None:
+                return found
     if isinstance(data.get("credsStore"), str) and data["credsStore"]:
         return _run_helper(
             data["credsStore"], "https://index.docker.io/v1/" if is_docker_hub(host) else host, path

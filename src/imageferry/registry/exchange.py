@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import urllib3
 
@@ -36,6 +38,24 @@ def timed_out(what: str, name: str, deadline: Deadline) -> RegistryError:
         "stalls or is very slow (raise 'timeout' in cfg.yaml if it is only slow)",
         temporary=True,
     )
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds a ``Retry-After`` asks us to wait: delta-seconds or an HTTP date
+    (None when absent or unreadable: then our own backoff applies)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; an obsolete form may omit it
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def read_body(resp: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:
@@ -86,9 +106,13 @@ class Stream(Iterator[bytes]):
         return next(self._chunks)
 
     def _read(self) -> Generator[bytes, None, None]:
+        """The body in chunks; when the connection breaks (or stalls) mid-body, the bytes
+        that did arrive are handed out first, then the error is raised: a reader can
+        resume from there."""
         complete = False
         parts: list[bytes] = []
         held = 0
+        failure: RegistryError | None = None
         try:
             while True:
                 self._deadline.extend()
@@ -105,16 +129,21 @@ class Stream(Iterator[bytes]):
                     yield chunk
             complete = True
         except NETWORK_ERRORS as exc:
-            if self._deadline.expired:
-                raise timed_out(self._what, self._name, self._deadline) from None
-            raise RegistryError(
-                f"{self._what} at {self._name}: connection broke mid-blob ({type(exc).__name__})",
-                temporary=True,
-            ) from None
+            failure = self._failure(exc)
         finally:
             release(self.resp, self._deadline, complete)
         if parts:
             yield b"".join(parts)
+        if failure is not None:
+            raise failure
+
+    def _failure(self, exc: BaseException) -> RegistryError:
+        if self._deadline.expired:
+            return timed_out(self._what, self._name, self._deadline)
+        return RegistryError(
+            f"{self._what} at {self._name}: connection broke mid-blob ({type(exc).__name__})",
+            temporary=True,
+        )
 
     def close(self) -> None:
         self._chunks.close()

@@ -3,7 +3,10 @@
 Every request names the scopes it needs; the session authenticates it,
 answers a 401 challenge once, and raises :class:`RegistryError` (with
 ``status`` and ``temporary``) for anything else than the expected status.
-Retrying is not done here but by the engine's one retry policy.
+Retrying is decided by the engine's one retry policy: it retries each
+operation it calls, and hands the session that policy as :attr:`retry` for
+the requests inside one operation that are worth retrying on their own (the
+POST that opens an upload).
 
 Credentials go only to the registry's own origin (scheme, host and port as
 configured): a redirect or upload location elsewhere, or on the same host
@@ -15,9 +18,9 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import urllib3
@@ -35,6 +38,7 @@ from imageferry.registry.exchange import (
     Stream,
     read_body,
     release,
+    retry_after,
     timed_out,
 )
 from imageferry.registry.transport import (
@@ -46,20 +50,25 @@ from imageferry.registry.transport import (
 )
 
 Body = bytes | Iterable[bytes] | None
+T = TypeVar("T")
+
+
+class Retry(Protocol):
+    """Runs ``action`` with the run's retry policy (``what`` names it in warnings)."""
+
+    def __call__(self, action: Callable[[], T], what: str) -> T: ...
+
+
+def once(action: Callable[[], T], what: str) -> T:
+    """No retry: the default until the engine hands the session its policy."""
+    return action()
+
+
 SMALL_LIMIT = 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 5
 _PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
 _HTTPS_PORT_SIGN = b"client sent an http request to an https server"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -84,6 +93,7 @@ class RegistrySession:
         api_host = "registry-1.docker.io" if is_docker_hub(address.host) else address.host
         self.base_url = f"{address.scheme}://{api_host}"
         self.timeout = timeout
+        self.retry: Retry = once
         cfg.require_env()
         ca_file = cfg.ca_path(config_dir)
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
@@ -149,9 +159,17 @@ class RegistrySession:
         return Reply(resp.status, resp.headers, data)
 
     def open(
-        self, method: str, path: str, scopes: Scopes, *, headers: dict[str, str], what: str
+        self,
+        method: str,
+        path: str,
+        scopes: Scopes,
+        *,
+        headers: dict[str, str],
+        what: str,
+        ok: tuple[int, ...] = (200,),
     ) -> Stream:
-        """A 200 answer whose body is read as it is consumed, redirects followed."""
+        """An answer (status in ``ok``) whose body is read as it is consumed, redirects
+        followed."""
         url = self.url(path)
         for _ in range(MAX_HOPS + 1):
             deadline = Deadline(self.timeout)
@@ -162,7 +180,7 @@ class RegistrySession:
             except BaseException:
                 deadline.close()
                 raise
-            if resp.status == 200:
+            if resp.status in ok:
                 return Stream(resp, deadline, what, self.name)
             if resp.status not in REDIRECTS:
                 raise self._error(resp, what, deadline)
@@ -305,7 +323,7 @@ class RegistrySession:
             text,
             status=status,
             temporary=status >= 500 or status in (408, 429),
-            retry_after=_retry_after(headers.get("Retry-After")),
+            retry_after=retry_after(headers.get("Retry-After")),
             code=code,
         )
 

@@ -1,10 +1,17 @@
-"""HTTP connection pools: TLS trust (OS store, CA file, skip), proxies from the environment."""
+"""HTTP connection pools: TLS trust (OS store, CA file, skip), proxies from the environment.
+
+Proxies come from ``urllib.request.getproxies()``: ``HTTP(S)_PROXY``/``NO_PROXY``
+everywhere, and on Windows, without them, the system proxy settings (Internet
+Options), with their bypass list. A proxy address without a scheme is an http
+proxy (as curl reads it); a SOCKS proxy is refused with a message.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import ssl
+import threading
 import urllib.request
 import warnings
 from pathlib import Path
@@ -12,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 
+from imageferry.core.errors import RegistryError
 from imageferry.registry.deadline import watch_pools
 
 DEFAULT_TIMEOUT = 30.0
@@ -79,6 +87,20 @@ def without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def proxy_url(address: str, scheme: str) -> str:
+    """``address`` as urllib3 takes it: ``host:port`` is an http proxy."""
+    text = address.strip()
+    if "://" not in text:
+        return "http://" + text
+    if urlsplit(text).scheme.lower() not in ("http", "https"):
+        raise RegistryError(
+            f"the proxy for {scheme} URLs is {redact(text)}, a kind of proxy imageferry "
+            "cannot use (only http:// and https:// proxies). Set HTTPS_PROXY / HTTP_PROXY "
+            "to an http proxy, or list the registry in NO_PROXY",
+        )
+    return text
+
+
 class Transport:
     """Picks a direct pool or a proxy pool per URL, as the environment's proxy settings say.
 
@@ -108,18 +130,30 @@ class Transport:
         watch_pools(self._direct)
         self._proxies: dict[str, urllib3.ProxyManager] = {}
         self._env = urllib.request.getproxies()
+        self._bypass: dict[str, bool] = {}
+        self._lock = threading.Lock()
 
     def pool_for(self, url: str) -> urllib3.PoolManager:
+        """The pool for ``url``: direct, or through the proxy configured for its scheme."""
         parts = urlsplit(url)
         proxy = self._env.get(parts.scheme)
-        # netloc, not hostname: NO_PROXY entries may name a port (host:port)
-        if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        if not proxy or self._bypassed(parts.netloc):
             return self._direct
-        if proxy not in self._proxies:
-            manager = urllib3.ProxyManager(proxy, **self._kw)  # type: ignore[arg-type]
-            watch_pools(manager)
-            self._proxies[proxy] = manager
-        return self._proxies[proxy]
+        with self._lock:
+            if proxy not in self._proxies:
+                address = proxy_url(proxy, parts.scheme)
+                manager = urllib3.ProxyManager(address, **self._kw)  # type: ignore[arg-type]
+                watch_pools(manager)
+                self._proxies[proxy] = manager
+            return self._proxies[proxy]
+
+    def _bypassed(self, netloc: str) -> bool:
+        """Whether NO_PROXY (or Windows' bypass list) exempts ``netloc``. Asked once per
+        host: on Windows the answer may take DNS lookups."""
+        # netloc, not hostname: NO_PROXY entries may name a port (host:port)
+        if netloc not in self._bypass:
+            self._bypass[netloc] = bool(urllib.request.proxy_bypass(netloc))
+        return self._bypass[netloc]
 
     def close(self) -> None:
         self._direct.clear()

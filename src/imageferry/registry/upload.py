@@ -14,8 +14,12 @@ _OCTETS = "application/octet-stream"
 
 
 def _start(session: RegistrySession, repository: str, what: str) -> str:
-    resp = session.request(
-        "POST", f"/v2/{repository}/blobs/uploads/", (push(repository),), ok=(202,), what=what
+    """Open an upload (a request of its own: retried on its own)."""
+    resp = session.retry(
+        lambda: session.request(
+            "POST", f"/v2/{repository}/blobs/uploads/", (push(repository),), ok=(202,), what=what
+        ),
+        f"opening an upload to {repository}",
     )
     return _next_location(session, resp.headers.get("Location"), session.url("/"), what)
 
