@@ -27,7 +27,11 @@ INDIRECT = {"Check", "Copy", "Save", "Load", "Stop", "Package check"}
 
 def _texts_in_gui() -> set[str]:
     found = set(INDIRECT)
-    for path in [*GUI.glob("*.py"), *(GUI.parent / "cli").glob("*.py")]:  # window and CLI
+    for path in [
+        *GUI.glob("*.py"),
+        *(GUI.parent / "cli").glob("*.py"),
+        GUI.parent / "i18n" / "__init__.py",
+    ]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)

@@ -10,7 +10,7 @@ from typing import Any
 from imageferry.cli.render import Renderer, human_bytes
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
-from imageferry.i18n import _
+from imageferry.i18n import _, state_word
 from imageferry.jobs.inputs import ImageList
 from imageferry.jobs.results import RunResult
 
@@ -42,11 +42,11 @@ def result_json(command: str, result: RunResult, images: ImageList | None) -> di
 
 def print_result(command: str, result: RunResult, images: ImageList | None) -> None:
     counts = ", ".join(
-        f"{result.count(s)} {word(s)}"
+        f"{result.count(s)} {state_word(s)}"
         for s in ("copied", "skipped", "failed", "cancelled")
         if result.count(s)
     )
-    blobs = ", ".join(f"{n} {word(k)}" for k, n in result.blobs.items() if n) or _("none")
+    blobs = ", ".join(f"{n} {state_word(k)}" for k, n in result.blobs.items() if n) or _("none")
     speed = result.bytes_read / max(result.seconds, 1e-6)
     print(
         _(
@@ -100,18 +100,6 @@ def _print_not_done(command: str, result: RunResult, images: ImageList | None) -
             else _("image {number}").format(number=r.line)
         )
         print(f"  {text}    # {where}")
-
-
-def word(status: str) -> str:
-    """An outcome in the output's language."""
-    words = {
-        "copied": _("copied"),
-        "skipped": _("skipped"),
-        "failed": _("failed"),
-        "cancelled": _("cancelled"),
-        "mounted": _("mounted"),
-    }
-    return words.get(status, status)
 
 
 def exit_code(result: RunResult) -> int:

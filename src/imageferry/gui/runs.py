@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from imageferry.core.errors import PackageError
 from imageferry.core.events import Event, ImageChecked, ImageDone, Message, WatchRound
 from imageferry.gui.actions import failed_lines
-from imageferry.i18n import _
+from imageferry.i18n import _, state_word
 from imageferry.jobs.inputs import ImageList
 from imageferry.jobs.runner import BackgroundJob
 
@@ -77,7 +77,7 @@ class Runs:
             log.add(event.text, event.level)
         elif isinstance(event, ImageDone):
             where = f" [{event.target_name}]" if event.target_name else ""
-            text = f"{_word(event.status)}: {event.source} → {event.target}{where}"
+            text = f"{state_word(event.status)}: {event.source} → {event.target}{where}"
             if event.error:
                 text += f": {event.error}"
             level = {"failed": "error", "cancelled": "warning"}.get(event.status, "ok")
@@ -160,20 +160,5 @@ def _check_text(row: ImageChecked) -> str:
             line=row.line, source=row.source, error=row.error or ""
         )
     parts = [_("line {line}: {source}").format(line=row.line, source=row.source), row.digest[:19]]
-    parts += [f"{t.target_name or t.ref}: {_word(t.state)}" for t in row.targets]
+    parts += [f"{t.target_name or t.ref}: {state_word(t.state)}" for t in row.targets]
     return "  ".join(parts)
-
-
-def _word(status: str) -> str:
-    """An image's or target's state, in the window's language."""
-    words = {
-        "copied": _("copied"),
-        "skipped": _("skipped"),
-        "failed": _("failed"),
-        "cancelled": _("cancelled"),
-        "same": _("same"),
-        "differs": _("differs"),
-        "missing": _("missing"),
-        "error": _("error"),
-    }
-    return words.get(status, status)

@@ -64,3 +64,19 @@ def _load(lang: str) -> gettext.NullTranslations:
 def _(text: str) -> str:
     """``text`` in the current language."""
     return _current.gettext(text)
+
+
+def state_word(state: str) -> str:
+    """An image's, blob's or target's state (``copied``, ``same`` …) in the current language."""
+    words = {
+        "copied": _("copied"),
+        "skipped": _("skipped"),
+        "failed": _("failed"),
+        "cancelled": _("cancelled"),
+        "mounted": _("mounted"),
+        "same": _("same"),
+        "differs": _("differs"),
+        "missing": _("missing"),
+        "error": _("error"),
+    }
+    return words.get(state, state)
