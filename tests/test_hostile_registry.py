@@ -297,6 +297,9 @@ def test_http_and_https_mixups_say_which_scheme_the_port_speaks(new_registry, tm
     secure = new_registry(scheme="https", tls=(cert_path, key_path))
     with pytest.raises(RegistryError, match=f"speaks https.*https://{secure.host}"):
         _client(f"http://{secure.host}").get_manifest("demo/app", "1")
+    # a HEAD (a target's "what do you hold") has no body to tell: the advice is hedged
+    with pytest.raises(RegistryError, match=f"if this port speaks https.*https://{secure.host}"):
+        _client(f"http://{secure.host}").manifest_digest("demo/app", "1")
 
 
 def test_a_trust_store_fallback_is_logged(monkeypatch, caplog):

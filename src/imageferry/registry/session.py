@@ -306,6 +306,11 @@ class RegistrySession:
                 f"{text}: this port speaks https, not http: use https://{self.host} in cfg.yaml",
                 status=status,
             )
+        if status == 400 and not data and self.scheme == "http":  # a HEAD has no body to tell
+            return RegistryError(
+                f"{text}: if this port speaks https, use https://{self.host} in cfg.yaml",
+                status=status,
+            )
         if status == 401:
             expired = "invalid_token" in (headers.get("WWW-Authenticate") or "")
             return AuthError(
