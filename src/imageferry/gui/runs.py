@@ -160,5 +160,5 @@ def _check_text(row: ImageChecked) -> str:
             line=row.line, source=row.source, error=row.error or ""
         )
     parts = [_("line {line}: {source}").format(line=row.line, source=row.source), row.digest[:19]]
-    parts += [f"{t.target_name or t.ref}: {state_word(t.state)}" for t in row.targets]
+    parts += [f"→ {t.ref} [{t.target_name}]: {state_word(t.state)}" for t in row.targets]
     return "  ".join(parts)
