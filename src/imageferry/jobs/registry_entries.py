@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from imageferry.core.config import RegistryConfig, parse_registry_url
+from imageferry.core.model import ValidationError
 
 Kind = Literal["source", "target"]
 FIELDS = (

@@ -1,0 +1,131 @@
+"""Issue 10: start-up does only what the run needs; a rerun asks the registries the least.
+
+No wall-clock time is asserted: what a run imports, builds and requests is.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imageferry.core.config import RegistryConfig, load_config
+from imageferry.core.errors import ConfigError
+from imageferry.registry import Registry, session
+from support.faultproxy import FaultProxy
+
+HEAVY = ("pydantic", "yaml", "zstandard", "imageferry.package", "imageferry.cache", "tkinter")
+
+
+def test_copy_without_cfg_yaml_imports_no_pydantic_yaml_nor_package_code(
+    source, new_registry, tmp_path
+):
+    target = new_registry()
+    (tmp_path / "list.txt").write_text(source.list_text())
+    code = (
+        "import sys\n"
+        "from imageferry.cli.main import main\n"
+        f"args = ['copy', '-l', 'list.txt', '--from', {source.url!r}, '--to', {target.url!r}]\n"
+        "code = main(args)\n"
+        f"loaded = sorted(h for h in {HEAVY!r} if any(m == h or m.startswith(h + '.') "
+        "for m in sys.modules))\n"
+        "print('exit', code, 'loaded', loaded)\n"
+    )
+    for _ in range(2):  # the copy, then the rerun with nothing to do
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert done.stdout.strip().splitlines()[-1] == "exit 0 loaded []", done.stdout + done.stderr
+
+
+def test_rerun_asks_one_manifest_and_one_head_per_image(source, new_registry, cli, tmp_path):
+    """Nothing to do: the tagged manifest from the source, a HEAD at the target; no child
+    manifests of the multi-platform indexes, no blob requests."""
+    target = new_registry()
+    (tmp_path / "list.txt").write_text(source.list_text())
+    first = cli("copy", "-l", "list.txt", "--from", source.url, "--to", target.url)
+    assert first.returncode == 0, first.output
+    src, dst = FaultProxy(source.server.port), FaultProxy(target.port)
+    try:
+        again = cli("copy", "-l", "list.txt", "--from", src.url, "--to", dst.url, "--json")
+        assert again.returncode == 0, again.output
+        assert [r["status"] for r in again.json()["images"]] == ["skipped"] * len(source.samples)
+        images = len(source.samples)
+        assert src.count("GET", "/manifests/") == images, src.log
+        assert dst.count("HEAD", "/manifests/") == images, dst.log
+        assert len(src.log) == images and len(dst.log) == images, (src.log, dst.log)
+    finally:
+        src.stop()
+        dst.stop()
+
+
+def test_partial_index_still_resolves_children_when_a_target_lacks_it(
+    source, new_registry, cli, tmp_path
+):
+    """The shortcut only skips what every target has: a new target gets the whole index."""
+    have, lack = new_registry(), new_registry()
+    line = next(s.line for s in source.samples if s.repository == "multi/arch")
+    assert cli("copy", line, "--from", source.url, "--to", have.url).returncode == 0
+    both = cli("copy", line, "--from", source.url, "--to", have.url, "--to", lack.url, "--json")
+    assert both.returncode == 0, both.output
+    assert sorted(r["status"] for r in both.json()["images"]) == ["copied", "skipped"]
+    check = cli("check", line, "--from", lack.url, "--json")
+    assert check.returncode == 0, check.output
+
+
+def test_plain_http_registries_build_no_tls_context(source, monkeypatch):
+    made: list[object] = []
+    real = session.make_ssl_context
+    monkeypatch.setattr(session, "make_ssl_context", lambda *a: made.append(a) or real(*a))
+    client = Registry(RegistryConfig(registry=source.url))
+    try:
+        sample = source.samples[0]
+        assert client.manifest_digest(sample.repository, sample.tag) is not None
+    finally:
+        client.close()
+    assert made == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("maxconn: 0", "line 1: maxconn: Input should be greater than or equal to 1"),
+        ("maxconn: abc", "maxconn: Input should be a valid integer, unable to parse string"),
+        ("maxconn: 2.5", "maxconn: Input should be a valid integer, got a number with a fract"),
+        ("timeout: 5000", "timeout: Input should be less than or equal to 3600"),
+        ("timeout: 0", "timeout: Input should be greater than 0"),
+        ("lang: fr", "lang: Input should be 'zh_CN' or 'en_US'"),
+        ("singlefile: maybe", "singlefile: Input should be a valid boolean"),
+        ("cache: 5", "cache: Input should be a valid dictionary or instance of CacheConfig"),
+        ("source:\n  - user: x", "line 2: source.0.registry: Field required"),
+        ("source:\n  - {registry: h.io, pasword: x}", "source.0.pasword: unknown key"),
+        ("webhook: ftp://x", "line 1: webhook: a webhook must be an http:// or https:// URL"),
+        ("dingtalk: {}", "dingtalk.0.token: Field required"),
+    ],
+)
+def test_config_errors_keep_their_wording(tmp_path: Path, text: str, message: str):
+    """cfg.yaml is checked without pydantic now; the messages read as before."""
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value)
+
+
+def test_config_values_are_converted_and_secrets_hidden(tmp_path: Path):
+    path = tmp_path / "cfg.yaml"
+    path.write_text(
+        "maxconn: '7'\nsinglefile: 'yes'\ntimeout: 12\ncache: {keepdays: 1}\n"
+        "target:\n  - registry: http://127.0.0.1:5000\n    password: Hunter22\n    user: u\n"
+    )
+    config = load_config(path)
+    assert (config.maxconn, config.singlefile, config.timeout) == (7, True, 12.0)
+    assert config.cache is not None and config.cache.keepsize == 10
+    entry = config.target[0]
+    assert entry.password is not None and entry.password.get_secret_value() == "Hunter22"
+    assert "Hunter22" not in repr(config) and "Hunter22" not in str(entry.password)
+    assert entry.where("user") == f"{path}, line 8: target.0.user"
+    with pytest.raises((AttributeError, ValueError)):  # frozen
+        entry.user = "other"  # type: ignore[misc]
