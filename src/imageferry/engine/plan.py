@@ -7,8 +7,10 @@ so totals are known before the first byte moves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
@@ -28,6 +30,7 @@ from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.platforms import check_platform
 
+T = TypeVar("T")
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
 
@@ -81,16 +84,46 @@ def resolve_manifests(
     source: BlobSource, ref: Reference, platforms: tuple[Platform, ...]
 ) -> tuple[list[Manifest], list[Descriptor]]:
     """Fetch the image's manifests (children first) and its unique blobs."""
+    top, chosen = resolve_top(source, ref, platforms)
+    return resolve_children(source, ref, top, chosen, platforms)
+
+
+def resolve_top(
+    source: BlobSource, ref: Reference, platforms: tuple[Platform, ...]
+) -> tuple[Manifest, list[Descriptor] | None]:
+    """The manifest ``ref`` names and, when it is an index, the children to take."""
     top = source.get_manifest(ref.repository, ref.tag_or_digest)
     if not top.is_index:
         if platforms:
             check_platform(source, ref, top, platforms)
-        return [top], _unique(top.blobs)
+        return top, None
     chosen = filter_index(top, platforms)
     if not chosen:
         have = ", ".join(str(c.platform) for c in top.children if c.platform) or "none"
         wanted = ", ".join(str(p) for p in platforms)
         raise InputError(f"{ref}: no manifest for platform {wanted} (it has: {have})")
+    return top, chosen
+
+
+def delivered_top(top: Manifest, chosen: list[Descriptor] | None) -> Manifest | Digest:
+    """What will be pushed under the tag: known from ``top`` alone, except a lone child's digest."""
+    if chosen is None or len(chosen) == len(top.children):
+        return top
+    if len(chosen) == 1:
+        return chosen[0].digest
+    return build_index(top, chosen)
+
+
+def resolve_children(
+    source: BlobSource,
+    ref: Reference,
+    top: Manifest,
+    chosen: list[Descriptor] | None,
+    platforms: tuple[Platform, ...],
+) -> tuple[list[Manifest], list[Descriptor]]:
+    """The manifests to push (children first) and their unique blobs."""
+    if chosen is None:
+        return [top], _unique(top.blobs)
     children = [source.get_manifest(ref.repository, str(c.digest)) for c in chosen]
     for child in children:
         if child.is_index:
@@ -121,37 +154,76 @@ def resolve_plan(
     cancel: CancelToken,
     events: EventSink,
     workers: int,
+    resolve_delivered: bool = True,
 ) -> TransferPlan:
     """Resolve every image in parallel; an image that fails to resolve is kept with its error.
 
     A line that repeats an earlier one (same source, same target names) is planned once.
+    With ``resolve_delivered`` False, an image every target has already (the tagged digest
+    matches) is not resolved further: no child manifests are fetched for it (a copy's rerun).
     """
     entries = unique_pairings(entries, events)
-    unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
-
-    def one(item: Pairing) -> ImagePlan:
-        entry, src, dsts = item
-        try:
-            manifests, blobs = policy.run(lambda: resolve_manifests(source, src, platforms), cancel)
-        except Cancelled:
-            raise
-        except ImageFerryError as exc:
-            deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
-            return ImagePlan(entry, src, deliveries, error=str(exc))
-        top = manifests[-1].digest
-        deliveries = tuple(
-            _delivery(i, targets[i], dst, top, policy, cancel, unreachable)
-            for i, dst in enumerate(dsts)
-        )
-        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
-
+    planner = _Planner(source, targets, platforms, policy, cancel, resolve_delivered)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
-        futures = [pool.submit(one, item) for item in entries]
+        futures = [pool.submit(planner.image, item) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
     plan = TransferPlan(images, _blob_jobs(images))
     names = tuple(t.name for t in targets)
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names))
     return plan
+
+
+@dataclass
+class _Planner:
+    source: BlobSource
+    targets: list[Target]
+    platforms: tuple[Platform, ...]
+    policy: RetryPolicy
+    cancel: CancelToken
+    resolve_delivered: bool
+    unreachable: dict[int, str] = field(default_factory=dict)  # target → why: not asked again
+
+    def image(self, item: Pairing) -> ImagePlan:
+        """The tagged manifest first, then the targets' digests, then (if needed) the rest."""
+        entry, src, dsts = item
+        try:
+            top, chosen = self._run(lambda: resolve_top(self.source, src, self.platforms))
+            final = delivered_top(top, chosen)
+            digest = final if isinstance(final, Digest) else final.digest
+            deliveries = tuple(
+                _delivery(
+                    i, self.targets[i], dst, digest, self.policy, self.cancel, self.unreachable
+                )
+                for i, dst in enumerate(dsts)
+            )
+            if isinstance(final, Manifest) and self._delivered(deliveries):
+                return ImagePlan(entry, src, deliveries, (final,))
+            manifests, blobs = self._run(
+                lambda: resolve_children(self.source, src, top, chosen, self.platforms)
+            )
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
+            return ImagePlan(entry, src, deliveries, error=str(exc))
+        return ImagePlan(entry, src, deliveries, tuple(manifests), tuple(blobs))
+
+    def _deliveries(self, dsts: list[Reference], digest: Digest) -> tuple[Delivery, ...]:
+        return tuple(
+            _delivery(i, self.targets[i], dst, digest, self.policy, self.cancel, self.unreachable)
+            for i, dst in enumerate(dsts)
+        )
+
+    def _run(self, call: Callable[[], T]) -> T:
+        return self.policy.run(call, self.cancel)
+
+    def _delivered(self, deliveries: tuple[Delivery, ...]) -> bool:
+        """Nothing to send anywhere, and the caller does not need the image's contents."""
+        return (
+            not self.resolve_delivered
+            and bool(deliveries)
+            and not any(d.pending for d in deliveries)
+        )
 
 
 def _delivery(

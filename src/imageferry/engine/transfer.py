@@ -22,6 +22,7 @@ class Transfer:
     cancel: CancelToken
     events: EventSink
     workers: int
+    resolve_delivered: bool = True  # False: what every target has is not resolved further
 
     def plan(
         self,
@@ -37,6 +38,7 @@ class Transfer:
             cancel=self.cancel,
             events=self.events,
             workers=self.workers,
+            resolve_delivered=self.resolve_delivered,
         )
 
     def execute(self, plan: TransferPlan) -> list[ImageResult]:
