@@ -5,14 +5,22 @@ No wall-clock time is asserted: what a run imports, builds and requests is.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from imageferry.core.config import RegistryConfig, load_config
+from imageferry.core.cancel import CancelToken
+from imageferry.core.config import Config, RegistryConfig, load_config
 from imageferry.core.errors import ConfigError
+from imageferry.core.events import StageProgress, StageStarted
+from imageferry.jobs.inputs import parse_list
+from imageferry.jobs.options import transfer_options
+from imageferry.jobs.save import run_save, save_options
+from imageferry.package.filehash import RunningHash
+from imageferry.package.meta import load_meta
 from imageferry.registry import Registry, session
 from support.faultproxy import FaultProxy
 
@@ -129,3 +137,87 @@ def test_config_values_are_converted_and_secrets_hidden(tmp_path: Path):
     assert entry.where("user") == f"{path}, line 8: target.0.user"
     with pytest.raises((AttributeError, ValueError)):  # frozen
         entry.user = "other"  # type: ignore[misc]
+
+
+def _save_reading_at_finish(source, tmp_path: Path, *, single_file: bool) -> tuple[Path, int]:
+    """Save the samples in-process; the bytes the finishing stage read again, and the meta."""
+    config = Config()
+    images = parse_list(source.list_text(), "list")
+    transfer = transfer_options(config, maxconn=4)
+    opts = save_options(config, transfer, outdir=tmp_path / "pkg", single_file=single_file)
+    seen: list[object] = []
+    result = run_save(
+        config,
+        images.entries,
+        RegistryConfig(registry=source.url),
+        opts,
+        seen.append,
+        CancelToken(),
+    )
+    assert result.ok and result.package is not None, result
+    start = next(i for i, e in enumerate(seen) if isinstance(e, StageStarted))
+    reread = sum(e.nbytes for e in seen[start:] if isinstance(e, StageProgress))
+    return result.package, reread
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+def test_save_hashes_data_files_while_writing(source, new_registry, cli, tmp_path, single_file):
+    """Finishing reads back only the few KiB written last (index.json, the tar end), yet the
+    meta's sha256 is each data file's own: ``load --verify full`` and ``check`` accept it."""
+    meta_path, reread = _save_reading_at_finish(source, tmp_path, single_file=single_file)
+    meta = load_meta(meta_path)
+    data = [meta_path.parent / d.name for d in meta.datafiles]
+    assert len(data) == 1 if single_file else len(data) > 1
+    for record, path in zip(meta.datafiles, data, strict=True):
+        assert record.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    written = sum(p.stat().st_size for p in data)
+    assert reread <= 16 * 1024 * len(data) < written, (reread, written)
+    target = new_registry()
+    loaded = cli("load", str(meta_path), "--to", target.url, "--verify", "full")
+    assert loaded.returncode == 0, loaded.output
+
+
+def test_a_damaged_data_file_is_still_found(source, cli, tmp_path):
+    meta_path, _ = _save_reading_at_finish(source, tmp_path, single_file=True)
+    data = meta_path.parent / load_meta(meta_path).datafiles[0].name
+    with data.open("r+b") as f:  # one byte inside a blob, past the first header
+        f.seek(4096)
+        byte = f.read(1)
+        f.seek(4096)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    checked = cli("check", str(meta_path))
+    assert checked.returncode != 0 and "damaged" in checked.output, checked.output
+
+
+def test_running_hash_follows_writes_in_any_order_and_forgets_a_failed_one(tmp_path: Path):
+    path = tmp_path / "data.tar"
+    parts = [bytes([k]) * (1000 + k) for k in range(4)]
+    offsets = [sum(len(p) for p in parts[:k]) for k in range(4)]
+    path.write_bytes(b"\0" * sum(map(len, parts)))
+    running = RunningHash(path)
+
+    def write(k: int, fail: bool = False) -> None:
+        claimed = running.claim(offsets[k])
+        with path.open("r+b") as f:
+            f.seek(offsets[k])
+            f.write(parts[k][:10])
+            if claimed:
+                running.feed(parts[k][:10])
+            if fail:
+                running.abandon() if claimed else None
+                return
+            f.write(parts[k][10:])
+            if claimed:
+                running.feed(parts[k][10:])
+        running.written(offsets[k], offsets[k] + len(parts[k]), claimed)
+
+    write(2)  # past the cursor: waits
+    write(0, fail=True)  # hashed as written, then forgotten
+    write(0)  # hashed as written; then 1 is missing, 2 waits
+    assert running.cursor == offsets[1]
+    write(1)  # read back together with 2
+    assert running.cursor == offsets[3]
+    with path.open("ab") as f:
+        f.write(b"tail")
+    write(3)
+    assert running.finish() == hashlib.sha256(path.read_bytes()).hexdigest()

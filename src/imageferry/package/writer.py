@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from imageferry import __version__
@@ -20,6 +22,7 @@ from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import compress_tar
+from imageferry.package.filehash import RunningHash
 from imageferry.package.journal import SUFFIX, Journal
 from imageferry.package.layout import Item, Layout, plan_layout
 from imageferry.package.meta import (
@@ -64,6 +67,8 @@ class PackageWriter:
         self.files = files
         self.resumed = journal.layout is not None
         self._items: dict[str, Item] = {}
+        self._hashes: dict[int, RunningHash] = {}
+        self._hash_lock = threading.Lock()
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
 
     @classmethod
@@ -113,6 +118,7 @@ class PackageWriter:
         layout = plan_layout(fresh, self.files)
         kept = self.journal.layout is None
         self.journal.start(layout)
+        self._hashes.clear()  # new, empty data files
         for k in range(layout.files):
             with open_no_link(self.data_path(k, raw=True), "wb"):
                 pass
@@ -149,19 +155,34 @@ class PackageWriter:
         if slot is None or slot.size != desc.size:
             raise PackageError(f"internal: blob {digest} was not planned for this package")
         path = self.data_path(slot.file, raw=True)
+        running = self._running_hash(slot.file)
+        claimed = running.claim(slot.offset)
+        parts = chain([header(blob_name(digest), desc.size, self._mtime)], chunks)
         try:
             with open_no_link(path, "r+b") as f:
                 f.seek(slot.offset)
-                f.write(header(blob_name(digest), desc.size, self._mtime))
-                for chunk in chunks:
-                    f.write(chunk)
-                f.write(b"\0" * padding(desc.size))
-        except OSError as exc:
+                for part in chain(parts, [b"\0" * padding(desc.size)]):
+                    f.write(part)
+                    if claimed:
+                        running.feed(part)
+        except BaseException as exc:
+            if claimed:
+                running.abandon()
+            if not isinstance(exc, OSError):
+                raise
             raise PackageError(
                 f"writing {path}: {exc.strerror or exc}; free some space (or choose another -o "
                 "folder) and run the same command again to resume"
             ) from None
         self.journal.mark_done(digest)
+        running.written(slot.offset, slot.offset + entry_size(desc.size), claimed)
+
+    def _running_hash(self, k: int) -> RunningHash:
+        """The sha256 of data file ``k`` taken as it is written (see package/filehash.py)."""
+        with self._hash_lock:
+            if k not in self._hashes:
+                self._hashes[k] = RunningHash(self.data_path(k, raw=True))
+            return self._hashes[k]
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
         if is_digest(reference):
@@ -183,6 +204,9 @@ class PackageWriter:
 
     def finish(self, images: list[ImageRecord], progress: Progress | None = None) -> Path:
         """Close the data files, hash them, write the meta file last. Returns its path.
+
+        Most of each data file was hashed as it was written (package/filehash.py): only
+        what that did not reach is read here.
 
         ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
         meta file exists: a rerun then finishes the package.
@@ -283,7 +307,8 @@ class PackageWriter:
 
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
-        digest = sha256_file(path, progress)
+        running = self._hashes.get(k) if self.compression != "zstd" else None
+        digest = running.finish(progress) if running else sha256_file(path, progress)
         return DataFileRecord(name=path.name, size=path.stat().st_size, sha256=digest)
 
 
