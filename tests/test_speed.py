@@ -48,6 +48,25 @@ def test_copy_without_cfg_yaml_imports_no_pydantic_yaml_nor_package_code(
         assert done.stdout.strip().splitlines()[-1] == "exit 0 loaded []", done.stdout + done.stderr
 
 
+def test_save_and_load_import_no_pydantic(source, new_registry, tmp_path):
+    """The meta file's records are checked by core/model.py too: no run imports pydantic."""
+    target = new_registry()
+    line = source.samples[0].line
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from imageferry.cli.main import main\n"
+        f"assert main(['save', {line!r}, '--from', {source.url!r}, '-o', 'pkg']) == 0\n"
+        "meta = str(next(Path('pkg').glob('*/*_meta.yaml')))\n"
+        f"assert main(['load', meta, '--to', {target.url!r}]) == 0\n"
+        "print('pydantic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "False", done.stdout + done.stderr
+
+
 def test_rerun_asks_one_manifest_and_one_head_per_image(source, new_registry, cli, tmp_path):
     """Nothing to do: the tagged manifest from the source, a HEAD at the target; no child
     manifests of the multi-platform indexes, no blob requests."""

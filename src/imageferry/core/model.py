@@ -61,8 +61,17 @@ class ValidationError(ValueError):
 
 
 class FieldInfo:
-    def __init__(self, default: Any, factory: Callable[[], Any] | None, **bounds: Any) -> None:
+    def __init__(
+        self,
+        default: Any,
+        factory: Callable[[], Any] | None,
+        *,
+        alias: str | None = None,
+        exclude: bool = False,
+        **bounds: Any,
+    ) -> None:
         self.default, self.default_factory = default, factory
+        self.alias, self.exclude = alias, exclude
         self.bounds = {k: v for k, v in bounds.items() if v is not None}
         self.annotation: Any = None
 
@@ -78,13 +87,14 @@ def Field(  # noqa: N802 - pydantic's spelling, so declarations read the same
     default: Any = _MISSING,
     *,
     default_factory: Callable[[], Any] | None = None,
+    alias: str | None = None,
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
     description: str | None = None,
     exclude: bool = False,
 ) -> Any:
-    return FieldInfo(default, default_factory, ge=ge, gt=gt, le=le)
+    return FieldInfo(default, default_factory, alias=alias, exclude=exclude, ge=ge, gt=gt, le=le)
 
 
 class _Private:
@@ -109,9 +119,13 @@ def field_validator(*fields: str, mode: Literal["before", "after"] = "after") ->
 
 
 class Model:
-    """A frozen record whose fields are checked on creation; unknown keys are refused."""
+    """A record whose fields are checked on creation; unknown keys are refused.
+
+    Frozen unless a subclass sets ``model_frozen = False``.
+    """
 
     model_fields: ClassVar[dict[str, FieldInfo]] = {}
+    model_frozen: ClassVar[bool] = True  # False: fields may be assigned (unchecked, as pydantic)
     _privates: ClassVar[dict[str, _Private]] = {}
     _validators: ClassVar[list[_Validator]] = []
     _resolved: ClassVar[bool] = False
@@ -128,7 +142,7 @@ class Model:
                 validators.append(value)
                 setattr(cls, name, value.method)
         for name in cls.__dict__.get("__annotations__", {}):
-            if name.startswith("_") or name in privates:
+            if name.startswith(("_", "model_")) or name in privates:
                 continue
             value = cls.__dict__.get(name, _MISSING)
             fields[name] = value if isinstance(value, FieldInfo) else FieldInfo(value, None)
@@ -164,25 +178,38 @@ class Model:
 
     @classmethod
     def _check(cls, data: dict[str, Any], loc: tuple) -> tuple[dict[str, Any], list[ErrorDict]]:
+        """Each field by its name or its alias (pydantic's ``populate_by_name``)."""
         cls._resolve()
         values: dict[str, Any] = {}
+        known = {k for name, info in cls.model_fields.items() for k in (name, info.alias) if k}
         errors = [
             _error((*loc, key), "extra_forbidden", "Extra inputs are not permitted")
             for key in data
-            if key not in cls.model_fields
+            if key not in known
         ]
         for name, info in cls.model_fields.items():
-            if name not in data:
+            key = info.alias if info.alias in data else name
+            if key not in data:
                 if info.required:
-                    errors.append(_error((*loc, name), "missing", "Field required"))
+                    errors.append(_error((*loc, info.alias or name), "missing", "Field required"))
                 else:
                     values[name] = info.make_default()
                 continue
             try:
-                values[name] = cls._field(name, info, data[name], (*loc, name))
+                values[name] = cls._field(name, info, data[key], (*loc, key))
             except ValidationError as exc:
                 errors.extend(exc.errors())
         return values, errors
+
+    def model_dump(self, *, by_alias: bool = False, exclude_none: bool = False) -> dict[str, Any]:
+        """The fields as plain data (records inside become dicts), as pydantic's does."""
+        out: dict[str, Any] = {}
+        for name, info in self.model_fields.items():
+            value = _dumped(getattr(self, name), by_alias, exclude_none)
+            if info.exclude or (exclude_none and value is None):
+                continue
+            out[(info.alias or name) if by_alias else name] = value
+        return out
 
     @classmethod
     def _field(cls, name: str, info: FieldInfo, value: Any, loc: tuple) -> Any:
@@ -212,7 +239,7 @@ class Model:
             cls._resolved = True
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.model_fields:
+        if self.model_frozen and name in self.model_fields:
             raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name}")
         object.__setattr__(self, name, value)
 
@@ -226,6 +253,14 @@ class Model:
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.model_fields)
         return f"{type(self).__name__}({shown})"
+
+
+def _dumped(value: Any, by_alias: bool, exclude_none: bool) -> Any:
+    if isinstance(value, Model):
+        return value.model_dump(by_alias=by_alias, exclude_none=exclude_none)
+    if isinstance(value, list | tuple):
+        return [_dumped(v, by_alias, exclude_none) for v in value]
+    return value
 
 
 def _error(loc: tuple, kind: str, msg: str) -> ErrorDict:

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import ImageFerryError, PackageError
 from imageferry.core.manifest import IMAGE_TYPES, INDEX_TYPES
+from imageferry.core.model import Field, Model, ValidationError, field_validator
 from imageferry.core.reference import Reference, check_repository, check_tag
 from imageferry.package.safeyaml import load_yaml_file
 
@@ -25,7 +25,7 @@ MANIFEST_TYPES = (*INDEX_TYPES, *IMAGE_TYPES)
 
 
 def _grammar(check: Any, value: str) -> str:
-    """Run a reference-grammar check; pydantic reports only ValueError as a validation error."""
+    """Run a reference-grammar check; a validator reports only ValueError as a validation error."""
     try:
         return str(check(value))
     except ImageFerryError as exc:
@@ -42,8 +42,10 @@ def plain_file_name(name: str) -> bool:
     )
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class _Model(Model):
+    """Unknown keys refused; a field by its name or its alias (core/model.py, not pydantic)."""
+
+    model_frozen = False
 
 
 class ImageRecord(_Model):
