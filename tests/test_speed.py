@@ -16,6 +16,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig, load_config
 from imageferry.core.errors import ConfigError
 from imageferry.core.events import StageProgress, StageStarted
+from imageferry.core.model import Field, Model, ValidationError
 from imageferry.jobs.inputs import parse_list
 from imageferry.jobs.options import transfer_options
 from imageferry.jobs.save import run_save, save_options
@@ -240,3 +241,37 @@ def test_running_hash_follows_writes_in_any_order_and_forgets_a_failed_one(tmp_p
         f.write(b"tail")
     write(3)
     assert running.finish() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Inner(Model):
+    media_type: str = Field("", alias="mediaType")
+
+
+class Outer(Model):
+    model_frozen = False
+    limits: dict[str, int] = Field(default_factory=dict)
+    share: float = Field(0.5, gt=0, lt=1)
+    inner: list[Inner] = Field(default_factory=list)
+    hidden: str | None = Field(None, exclude=True)
+
+
+def test_model_checks_what_settings_and_meta_records_declare():
+    """core/model.py: aliases, dicts, bounds, frozen or not, model_dump like pydantic's."""
+
+    record = Outer.model_validate({"limits": {"a": "2"}, "inner": [{"mediaType": "x"}]})
+    assert record.model_dump(by_alias=True) == {
+        "limits": {"a": 2},
+        "share": 0.5,
+        "inner": [{"mediaType": "x"}],
+    }
+    assert Outer(inner=[{"media_type": "y"}]).inner[0].media_type == "y"
+    record.share = 0.7  # not frozen
+    with pytest.raises(AttributeError):
+        Inner().media_type = "z"  # type: ignore[misc]
+    with pytest.raises(ValidationError) as info:
+        Outer.model_validate({"limits": {"a": "x"}, "share": 1, "inner": [{"bad": 1}]})
+    assert [(e["loc"], e["type"]) for e in info.value.errors()] == [
+        (("limits", "a"), "int_parsing"),
+        (("share",), "less_than"),
+        (("inner", 0, "bad"), "extra_forbidden"),
+    ]

@@ -91,10 +91,13 @@ def Field(  # noqa: N802 - pydantic's spelling, so declarations read the same
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
+    lt: float | None = None,
     description: str | None = None,
     exclude: bool = False,
 ) -> Any:
-    return FieldInfo(default, default_factory, alias=alias, exclude=exclude, ge=ge, gt=gt, le=le)
+    return FieldInfo(
+        default, default_factory, alias=alias, exclude=exclude, ge=ge, gt=gt, le=le, lt=lt
+    )
 
 
 class _Private:
@@ -294,10 +297,16 @@ def _convert(kind: Any, value: Any, loc: tuple) -> Any:  # noqa: C901 - one bran
         allowed = [repr(a) for a in get_args(kind)]
         text = " or ".join([", ".join(allowed[:-1]), allowed[-1]] if len(allowed) > 1 else allowed)
         raise _fail(loc, "literal_error", f"Input should be {text}")
+    if kind is Any:
+        return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise _fail(loc, "list_type", "Input should be a valid list")
         return _items(get_args(kind)[0], value, loc)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(loc, "dict_type", "Input should be a valid dictionary")
+        return _mapping(get_args(kind), value, loc)
     if isinstance(kind, type) and issubclass(kind, Model):
         if isinstance(value, kind):
             return value
@@ -321,6 +330,18 @@ def _items(kind: Any, value: list | tuple, loc: tuple) -> list:
             errors.extend(exc.errors())
     if errors:
         raise ValidationError("list", errors)
+    return out
+
+
+def _mapping(kinds: tuple[Any, Any], value: dict, loc: tuple) -> dict:
+    out, errors = {}, []
+    for key, item in value.items():
+        try:
+            out[_convert(kinds[0], key, (*loc, key))] = _convert(kinds[1], item, (*loc, key))
+        except ValidationError as exc:
+            errors.extend(exc.errors())
+    if errors:
+        raise ValidationError("dict", errors)
     return out
 
 
@@ -379,6 +400,7 @@ _BOUNDS = {
     "ge": (float.__ge__, "greater_than_equal", "greater than or equal to"),
     "gt": (float.__gt__, "greater_than", "greater than"),
     "le": (float.__le__, "less_than_equal", "less than or equal to"),
+    "lt": (float.__lt__, "less_than", "less than"),
 }
 
 
