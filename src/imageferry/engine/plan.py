@@ -190,12 +190,7 @@ class _Planner:
             top, chosen = self._run(lambda: resolve_top(self.source, src, self.platforms))
             final = delivered_top(top, chosen)
             digest = final if isinstance(final, Digest) else final.digest
-            deliveries = tuple(
-                _delivery(
-                    i, self.targets[i], dst, digest, self.policy, self.cancel, self.unreachable
-                )
-                for i, dst in enumerate(dsts)
-            )
+            deliveries = self._deliveries(dsts, digest)
             if isinstance(final, Manifest) and self._delivered(deliveries):
                 return ImagePlan(entry, src, deliveries, (final,))
             manifests, blobs = self._run(
