@@ -65,10 +65,20 @@ def exe() -> str:
     return shutil.which("imageferry") or str(Path(sys.executable).parent / "imageferry")
 
 
+_RSS: list[int] = []  # peak RSS of every imageferry run since the last ours()
+
+
 def ferry(*args: str, cwd: Path) -> float:
-    seconds, _, code = timed([exe(), *args, "--log", str(cwd / "bench.log")], cwd)
+    seconds, rss, code = timed([exe(), *args, "--log", str(cwd / "bench.log")], cwd)
     assert code == 0, f"imageferry {args[0]} failed ({code})"
+    _RSS.append(rss)
     return seconds
+
+
+def ours(runs: int, measure: Callable[[int], float]) -> tuple[float, int]:
+    """Median seconds of imageferry's runs, and the highest peak RSS among them."""
+    _RSS.clear()
+    return median(runs, measure), max(_RSS)
 
 
 def skopeo_sync(src: str, lines: list[str], dst: RegistryServer, cwd: Path) -> float:
@@ -137,7 +147,7 @@ def main() -> int:
 
             name = "copy 15 images, shared bases" if kind == "shared" else "copy 60 small images"
             rows.append(
-                (name, median(args.runs, copy_ferry), "floor", median(args.runs, copy_floor))
+                (name, *ours(args.runs, copy_ferry), "floor", median(args.runs, copy_floor))
             )
             if kind != "shared":
                 continue
@@ -148,7 +158,7 @@ def main() -> int:
             rows.append(
                 (
                     "same copy again (nothing to do)",
-                    median(
+                    *ours(
                         args.runs,
                         lambda k: ferry(
                             "copy",
@@ -168,7 +178,7 @@ def main() -> int:
             rows.append(
                 (
                     "save 15 images",
-                    median(
+                    *ours(
                         args.runs,
                         lambda k: ferry(
                             "save", "-l", "list.txt", "--from", src.url, "-o", f"pkg{k}", cwd=work
@@ -220,7 +230,7 @@ def main() -> int:
             rows.append(
                 (
                     "load that package",
-                    median(
+                    *ours(
                         args.runs,
                         lambda k: ferry(
                             "load", str(meta), "--to", registry(f"load-if-{k}").url, cwd=work
@@ -235,7 +245,7 @@ def main() -> int:
             rows.append(
                 (
                     "incremental save (4 images changed)",
-                    median(
+                    *ours(
                         args.runs,
                         lambda k: ferry(
                             "save",
@@ -263,9 +273,13 @@ def main() -> int:
         for s in servers:
             s.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print("| what | imageferry | yardstick | ratio |\n|---|---|---|---|")
-    for name, ours, yard_name, yard in rows:
-        print(f"| {name} | {ours:.2f} s | {yard_name} {yard:.2f} s | {ours / yard:.2f}× |")
+    print("| what | imageferry | yardstick | ratio | imageferry peak RSS |")
+    print("|---|---|---|---|---|")
+    for name, mine, rss, yard_name, yard in rows:
+        print(
+            f"| {name} | {mine:.2f} s | {yard_name} {yard:.2f} s | {mine / yard:.2f}× "
+            f"| {rss / 2**20:.0f} MB |"
+        )
     return 0
 
 

@@ -132,8 +132,6 @@ def _unbreakable_output() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # pydantic scans every installed package for plugins when it starts; we use none.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     _unbreakable_output()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -11,26 +11,26 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
-
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    ValidationError,
-    field_validator,
-)
 
 from imageferry.core.cafile import check_ca_file
 from imageferry.core.errors import ConfigError, ImageFerryError
 from imageferry.core.filenames import check_file_prefix
 from imageferry.core.filesize import parse_size
+from imageferry.core.model import (
+    Field,
+    Model,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from imageferry.core.reference import check_host, check_repository
 from imageferry.core.textfile import read_text_file
+
+if TYPE_CHECKING:  # yaml is imported when a cfg.yaml is read: a run without one needs none
+    import yaml
 
 CONFIG_NAME = "cfg.yaml"
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -95,8 +95,8 @@ def redact_url(text: str) -> str:
     return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Model):
+    """Unknown keys refused, frozen (core/model.py: pydantic's declarations, without pydantic)."""
 
 
 class RegistryConfig(_Strict):
@@ -351,6 +351,8 @@ def _locate(config: Config, path: Path, root: yaml.Node | None, unset: dict[Any,
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    import yaml
+
     node = root
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
@@ -369,13 +371,19 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 def load_config(path: Path) -> Config:
     """Read and validate ``path``. Raises :class:`ConfigError` listing every problem."""
+    import yaml
+
     try:
         text = read_text_file(path)
     except ImageFerryError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        data = yaml.safe_load(text) or {}
-        root = yaml.compose(text)
+        loader = yaml.SafeLoader(text)  # one parse: the data, and the nodes for line numbers
+        try:
+            root = loader.get_single_node()
+            data = (loader.construct_document(root) if root is not None else None) or {}
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(f"{path}, line {line}: not valid YAML: {exc.problem}") from None

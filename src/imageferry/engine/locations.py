@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
-from imageferry.cache.wrapper import CachedSource
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import CacheConfig, Config, RegistryConfig
 from imageferry.core.events import EventSink, Message
 from imageferry.core.store import BlobSink
-from imageferry.package.checksum import sha256_file
-from imageferry.package.layout import Item
-from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta, legacy_blob_digests
-from imageferry.package.meta import (
-    ImageRecord,
-    PackageMeta,
-    ReferrerRecord,
-    load_meta,
-    read_meta_file,
-)
-from imageferry.package.reader import PackageReader
-from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
 from imageferry.registry.tags import list_tags
+
+if TYPE_CHECKING:  # imported when used: a copy needs no package code, nor a cache unless set
+    from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
+    from imageferry.cache.wrapper import CachedSource
+    from imageferry.package.layout import Item
+    from imageferry.package.meta import ImageRecord, PackageMeta, ReferrerRecord
+    from imageferry.package.reader import PackageReader
+    from imageferry.package.writer import PackageWriter
+
+_LAZY = {  # name → module, for ``from imageferry.engine.locations import PackageMeta``
+    "BlobCache": "imageferry.cache.store",
+    "CacheInfo": "imageferry.cache.store",
+    "PruneResult": "imageferry.cache.store",
+    "CachedSource": "imageferry.cache.wrapper",
+    "Item": "imageferry.package.layout",
+    "ImageRecord": "imageferry.package.meta",
+    "PackageMeta": "imageferry.package.meta",
+    "ReferrerRecord": "imageferry.package.meta",
+    "PackageReader": "imageferry.package.reader",
+    "PackageWriter": "imageferry.package.writer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BlobCache",
@@ -125,6 +141,11 @@ def open_package_writer(
     max_file_size: int | None = None,
 ) -> PackageWriter:
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
+    from imageferry.package.checksum import sha256_file
+    from imageferry.package.legacy import is_legacy_meta, legacy_blob_digests
+    from imageferry.package.meta import load_meta, read_meta_file
+    from imageferry.package.writer import BaseInfo, PackageWriter
+
     base = None
     if base_meta is not None:
         data = read_meta_file(base_meta)
@@ -147,6 +168,10 @@ def open_package_writer(
 
 def open_package_reader(meta_path: Path) -> PackageReader:
     """A reader for an imageferry package, or for one image-transmit wrote."""
+    from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta
+    from imageferry.package.meta import read_meta_file
+    from imageferry.package.reader import PackageReader
+
     data = read_meta_file(meta_path)
     if is_legacy_meta(data):
         return LegacyPackageReader(meta_path, data)
@@ -166,6 +191,8 @@ def cache_folder(config: Config, override: Path | None, disabled: bool = False) 
 
 def blob_cache(config: Config, folder: Path) -> BlobCache:
     """The blob cache in ``folder`` with cfg.yaml's limits (their defaults without a section)."""
+    from imageferry.cache.store import BlobCache
+
     limits = config.cache or CacheConfig()
     return BlobCache(folder, limits.keepdays, limits.keepsize)
 
@@ -184,7 +211,11 @@ def open_source(
 ) -> Registry | CachedSource:
     """The source registry, read through the cache when there is one."""
     registry = open_registry(config, cfg, writable=False)
-    return CachedSource(registry, cache) if cache is not None else registry
+    if cache is None:
+        return registry
+    from imageferry.cache.wrapper import CachedSource
+
+    return CachedSource(registry, cache)
 
 
 def target_repositories(target: Target, limit: int = 1000) -> list[str]:

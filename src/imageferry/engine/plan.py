@@ -98,16 +98,46 @@ def resolve_manifests(
     source: BlobSource, ref: Reference, platforms: tuple[Platform, ...]
 ) -> tuple[list[Manifest], list[Descriptor]]:
     """Fetch the image's manifests (children first) and its unique blobs."""
+    top, chosen = resolve_top(source, ref, platforms)
+    return resolve_children(source, ref, top, chosen, platforms)
+
+
+def resolve_top(
+    source: BlobSource, ref: Reference, platforms: tuple[Platform, ...]
+) -> tuple[Manifest, list[Descriptor] | None]:
+    """The tagged manifest, and for an index the children ``platforms`` choose (else None)."""
     top = source.get_manifest(ref.repository, ref.tag_or_digest)
     if not top.is_index:
         if platforms:
             check_platform(source, ref, top, platforms)
-        return [top], _unique(top.blobs)
+        return top, None
     chosen = filter_index(top, platforms)
     if not chosen:
         have = ", ".join(str(c.platform) for c in top.children if c.platform) or "none"
         wanted = ", ".join(str(p) for p in platforms)
         raise InputError(f"{ref}: no manifest for platform {wanted} (it has: {have})")
+    return top, chosen
+
+
+def delivered_top(top: Manifest, chosen: list[Descriptor] | None) -> Manifest | Digest:
+    """What will be pushed under the tag: known from ``top`` alone, except a lone child's digest."""
+    if chosen is None or len(chosen) == len(top.children):
+        return top
+    if len(chosen) == 1:
+        return chosen[0].digest
+    return build_index(top, chosen)
+
+
+def resolve_children(
+    source: BlobSource,
+    ref: Reference,
+    top: Manifest,
+    chosen: list[Descriptor] | None,
+    platforms: tuple[Platform, ...],
+) -> tuple[list[Manifest], list[Descriptor]]:
+    """The manifests to push (children first) and their unique blobs."""
+    if chosen is None:
+        return [top], _unique(top.blobs)
     children = [_child(source, ref, c) for c in chosen]
     for child in children:
         if child.is_index:
@@ -153,56 +183,23 @@ def resolve_plan(
     events: EventSink,
     workers: int,
     referrers: ReferrerFinder | None = None,
+    resolve_delivered: bool = True,
 ) -> TransferPlan:
     """Resolve every image in parallel; an image that fails to resolve is kept with its error.
 
     A line that repeats an earlier one (same source, same target names) is planned once.
-    With ``referrers``, each image's referrers are found and planned with it.
+    With ``referrers``, each image's referrers are found and planned with it. With
+    ``resolve_delivered`` False and no referrers to look for, an image every target has
+    already (the tagged digest matches) is not resolved further: no child manifests are
+    fetched for it (a copy's rerun). What failed for a temporary reason gets a final pass.
     """
     entries = unique_pairings(entries, events)
-    unreachable: dict[int, str] = {}  # target index → why: later images do not wait for it again
-    apis: dict[int, bool] = {}  # target index → whether it has the referrers API
-
-    def one(item: Pairing, retry: RetryPolicy = policy) -> ImagePlan:
-        entry, src, dsts = item
-        found: list[ReferrerPlan] = []
-        try:
-            manifests, blobs = retry.run(lambda: resolve_manifests(source, src, platforms), cancel)
-            if referrers is not None:
-                found = retry.run(lambda: referrers.find(src.repository, manifests), cancel)
-        except Cancelled:
-            raise
-        except ImageFerryError as exc:
-            deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
-            why = f"not found in the source ({exc})" if isinstance(exc, NotFoundError) else str(exc)
-            return ImagePlan(entry, src, deliveries, error=why, temporary=exc.temporary)
-        top = manifests[-1].digest
-        asked = [
-            _delivery(i, t, dst, top, retry, cancel, unreachable)
-            for i, (t, dst) in enumerate(zip(targets, dsts, strict=False))
-        ]
-        deliveries = tuple(
-            with_referrers(d, t, found, retry, cancel, apis)
-            for (d, _), t in zip(asked, targets, strict=False)
-        )
-        temporary = any(again for _, again in asked)
-        return ImagePlan(
-            entry,
-            src,
-            deliveries,
-            tuple(manifests),
-            tuple(blobs),
-            None,
-            tuple(found),
-            temporary=temporary,
-        )
-
+    planner = _Planner(source, targets, platforms, cancel, referrers, resolve_delivered)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
-        futures = [pool.submit(one, item) for item in entries]
+        futures = [pool.submit(planner.image, item, policy) for item in entries]
         images = [wait_for(f, cancel) for f in futures]
-        # a final pass, after the others, for what failed for a temporary reason
         again = {
-            i: pool.submit(one, entries[i], policy.final())
+            i: pool.submit(planner.image, entries[i], policy.final())
             for i, image in enumerate(images)
             if image.temporary
         }
@@ -213,6 +210,66 @@ def resolve_plan(
     count = sum(len(i.referrers) for i in images)
     events(PlanReady(len(images), len(plan.blobs), plan.bytes_total, names, count))
     return plan
+
+
+@dataclass
+class _Planner:
+    source: BlobSource
+    targets: list[Target]
+    platforms: tuple[Platform, ...]
+    cancel: CancelToken
+    referrers: ReferrerFinder | None
+    resolve_delivered: bool
+    unreachable: dict[int, str] = field(default_factory=dict)  # target → why: not asked again
+    apis: dict[int, bool] = field(default_factory=dict)  # target → has the referrers API
+
+    def image(self, item: Pairing, retry: RetryPolicy) -> ImagePlan:
+        """The tagged manifest first, then the targets' digests, then (if needed) the rest."""
+        entry, src, dsts = item
+        found: list[ReferrerPlan] = []
+        try:
+            top, chosen = retry.run(
+                lambda: resolve_top(self.source, src, self.platforms), self.cancel
+            )
+            final = delivered_top(top, chosen)
+            digest = final if isinstance(final, Digest) else final.digest
+            asked = [
+                _delivery(i, t, dst, digest, retry, self.cancel, self.unreachable)
+                for i, (t, dst) in enumerate(zip(self.targets, dsts, strict=False))
+            ]
+            deliveries = tuple(d for d, _ in asked)
+            temporary = any(again for _, again in asked)
+            if isinstance(final, Manifest) and self._delivered(deliveries):
+                return ImagePlan(entry, src, deliveries, (final,), temporary=temporary)
+            manifests, blobs = retry.run(
+                lambda: resolve_children(self.source, src, top, chosen, self.platforms),
+                self.cancel,
+            )
+            if self.referrers is not None:
+                finder = self.referrers
+                found = retry.run(lambda: finder.find(src.repository, manifests), self.cancel)
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            deliveries = tuple(Delivery(i, dst) for i, dst in enumerate(dsts))
+            why = f"not found in the source ({exc})" if isinstance(exc, NotFoundError) else str(exc)
+            return ImagePlan(entry, src, deliveries, error=why, temporary=exc.temporary)
+        deliveries = tuple(
+            with_referrers(d, t, found, retry, self.cancel, self.apis)
+            for d, t in zip(deliveries, self.targets, strict=False)
+        )
+        return ImagePlan(
+            entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found), temporary
+        )
+
+    def _delivered(self, deliveries: tuple[Delivery, ...]) -> bool:
+        """Nothing to send anywhere, and the caller needs neither the contents nor referrers."""
+        return (
+            not self.resolve_delivered
+            and self.referrers is None
+            and bool(deliveries)
+            and not any(d.pending for d in deliveries)
+        )
 
 
 def with_referrers(

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import Digest
@@ -25,9 +25,11 @@ from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
-from imageferry.package.meta import PackageMeta, ReferrerRecord
-from imageferry.package.reader import PackageReader
 from imageferry.registry.client import Registry
+
+if TYPE_CHECKING:  # package code is imported only by the runs that read or write packages
+    from imageferry.package.meta import PackageMeta, ReferrerRecord
+    from imageferry.package.reader import PackageReader
 from imageferry.registry.referrers import (
     ReferrerLookup,
     artifact_type_of,
@@ -156,6 +158,8 @@ def records_of(
     repository: str, image: Digest, plans: Sequence[ReferrerPlan]
 ) -> list[ReferrerRecord]:
     """What a package's meta file lists for ``plans`` of one image."""
+    from imageferry.package.meta import ReferrerRecord
+
     return [
         ReferrerRecord(
             repository=repository,

@@ -29,7 +29,6 @@ from imageferry.engine.referrers import (
     RegistryReferrers,
     source_lookup,
 )
-from imageferry.package.reader import PackageReader
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,7 @@ class Transfer:
     cancel: CancelToken
     events: EventSink
     workers: int
+    resolve_delivered: bool = True  # False: what every target has is not resolved further
 
     def plan(
         self,
@@ -58,6 +58,7 @@ class Transfer:
             events=self.events,
             workers=self.workers,
             referrers=self._finder(referrers),
+            resolve_delivered=self.resolve_delivered,
         )
 
     def plan_referrers_of_present(
@@ -84,10 +85,14 @@ class Transfer:
     def _finder(self, choice: ReferrerChoice | None) -> ReferrerFinder | None:
         if choice is None or not choice.enabled:
             return None
+        lookup = source_lookup(self.source, self.cancel)
+        if lookup is not None:
+            return RegistryReferrers(self.source, lookup, choice, _resolve)
+        from imageferry.package.reader import PackageReader  # only a load reads packages
+
         if isinstance(self.source, PackageReader):
             return PackageReferrers(self.source, choice, _resolve)
-        lookup = source_lookup(self.source, self.cancel)
-        return RegistryReferrers(self.source, lookup, choice, _resolve) if lookup else None
+        return None
 
     def execute(self, plan: TransferPlan) -> list[ImageResult]:
         return execute_plan(

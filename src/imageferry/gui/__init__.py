@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", metavar="CFG")
     parser.add_argument("--lang", choices=["zh_CN", "en_US"])
     args = parser.parse_args(argv)
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from imageferry.gui.look import enable_dpi_awareness
 
     enable_dpi_awareness()

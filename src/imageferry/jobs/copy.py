@@ -33,7 +33,7 @@ def run_copy(
     tally = Tally(events)
     results: list[ImageResult] = []
     try:
-        transfer = Transfer(source, targets, options.policy, cancel, tally, options.workers)
+        transfer = Transfer(source, targets, options.policy, cancel, tally, options.workers, False)
         plan = transfer.plan(
             pair_references(entries, source.host, targets, origin),
             options.platforms,

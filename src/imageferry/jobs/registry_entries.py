@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from imageferry.core.config import RegistryConfig, parse_registry_url
 from imageferry.core.errors import ImageFerryError
+from imageferry.core.model import ValidationError
 from imageferry.core.textfile import read_text_file
 
 Kind = Literal["source", "target"]

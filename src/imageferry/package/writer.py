@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 from imageferry import __version__
@@ -23,6 +25,7 @@ from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
 from imageferry.package.compress import compress_tar
+from imageferry.package.filehash import RunningHash
 from imageferry.package.journal import SUFFIX, Journal
 from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs, plan_layout
 from imageferry.package.meta import (
@@ -84,6 +87,8 @@ class PackageWriter:
         self.budget = Budget(max_file_size, compression == "zstd") if max_file_size else None
         self.resumed = journal.layout is not None
         self._items: dict[str, Item] = {}
+        self._hashes: dict[int, RunningHash] = {}
+        self._hash_lock = threading.Lock()
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
         self._complete = Completeness(
@@ -151,6 +156,7 @@ class PackageWriter:
         kept = self.journal.layout is None
         with self._on_disk():
             self.journal.start(layout)
+            self._hashes.clear()  # new, empty data files
             for k in range(layout.files):
                 with open_no_link(self.data_path(k, raw=True), "wb"):
                     pass
@@ -234,16 +240,37 @@ class PackageWriter:
             self.journal.mark_done(digest)
 
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
-        """One tar entry: the whole blob, or its part ``piece.number``, synced to disk."""
+        """One tar entry (the whole blob, or its part ``piece.number``), synced to disk and
+        hashed into its data file's running sha256 on the way when it is next in line."""
         path = self.data_path(piece.file, raw=True)
         name = part_name(digest, piece.number) if piece.number else blob_name(digest)
-        with open_no_link(path, "r+b") as f:
-            f.seek(piece.offset)
-            f.write(header(name, piece.size, self._mtime))
-            for chunk in stream.take(piece.size):
-                f.write(chunk)
-            f.write(b"\0" * padding(piece.size))
-            sync(f)  # on disk before the journal says so
+        running = self._running_hash(piece.file)
+        claimed = running.claim(piece.offset)
+        data = chain(
+            [header(name, piece.size, self._mtime)],
+            stream.take(piece.size),
+            [b"\0" * padding(piece.size)],
+        )
+        try:
+            with open_no_link(path, "r+b") as f:
+                f.seek(piece.offset)
+                for part in data:
+                    f.write(part)
+                    if claimed:
+                        running.feed(part)
+                sync(f)  # on disk before the journal says so
+        except BaseException:
+            if claimed:
+                running.abandon()
+            raise
+        running.written(piece.offset, piece.offset + entry_size(piece.size), claimed)
+
+    def _running_hash(self, k: int) -> RunningHash:
+        """The sha256 of data file ``k`` taken as it is written (see package/filehash.py)."""
+        with self._hash_lock:
+            if k not in self._hashes:
+                self._hashes[k] = RunningHash(self.data_path(k, raw=True))
+            return self._hashes[k]
 
     def manifest_digest(self, repository: str, reference: str) -> Digest | None:
         """What the package holds under ``reference``: only an image with all its blobs."""
@@ -271,6 +298,9 @@ class PackageWriter:
         referrers: Sequence[ReferrerRecord] = (),
     ) -> Path:
         """Close the data files, hash them, write the meta file last. Returns its path.
+
+        Most of each data file was hashed as it was written (package/filehash.py): only
+        what that did not reach is read here.
 
         ``progress`` hears of every MiB hashed and may raise (a cancel) to stop before the
         meta file exists: a rerun then finishes the package. A full disk raises
@@ -433,7 +463,8 @@ class PackageWriter:
 
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
-        digest = sha256_file(path, progress)
+        running = self._hashes.get(k) if self.compression != "zstd" else None
+        digest = running.finish(progress) if running else sha256_file(path, progress)
         return DataFileRecord(name=path.name, size=path.stat().st_size, sha256=digest)
 
 

@@ -97,7 +97,7 @@ class RegistrySession:
         cfg.require_env()
         ca_file = cfg.ca_path(config_dir)
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
-        context = make_ssl_context(ca_file, skip)
+        context = lambda: make_ssl_context(ca_file, skip)  # noqa: E731 - made at the 1st https
         self.transport = Transport(context, maxconn * 2 + 4, skip, timeout)
         self.auth = Authenticator(
             self.transport, lambda: _credentials(cfg), address.host, address.scheme

@@ -14,6 +14,7 @@ import ssl
 import threading
 import urllib.request
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -105,24 +106,29 @@ class Transport:
     """Picks a direct pool or a proxy pool per URL, as the environment's proxy settings say.
 
     ``timeout`` bounds a connect and each single read; whole exchanges are bounded by
-    :class:`~imageferry.registry.deadline.Deadline`.
+    :class:`~imageferry.registry.deadline.Deadline`. ``ssl_context`` may be a function that
+    makes one: it is then called once, when the first https URL is asked for (an http
+    registry never pays for loading a trust store).
     """
 
     def __init__(
         self,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
         maxsize: int,
         skip_verify: bool,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.timeout = timeout
+        self._make_context = None if isinstance(ssl_context, ssl.SSLContext) else ssl_context
+        self._lock = threading.Lock()
         self._kw: dict[str, object] = {
             "maxsize": maxsize,
             "block": False,
-            "ssl_context": ssl_context,
             "timeout": urllib3.Timeout(connect=timeout, read=timeout),
             "retries": False,
         }
+        if isinstance(ssl_context, ssl.SSLContext):
+            self._kw["ssl_context"] = ssl_context
         if skip_verify:
             self._kw["cert_reqs"] = "CERT_NONE"
             self._kw["assert_hostname"] = False
@@ -136,6 +142,8 @@ class Transport:
     def pool_for(self, url: str) -> urllib3.PoolManager:
         """The pool for ``url``: direct, or through the proxy configured for its scheme."""
         parts = urlsplit(url)
+        if self._make_context is not None and parts.scheme == "https":
+            self._secure()
         proxy = self._env.get(parts.scheme)
         if not proxy or self._bypassed(parts.netloc):
             return self._direct
@@ -154,6 +162,17 @@ class Transport:
         if netloc not in self._bypass:
             self._bypass[netloc] = bool(urllib.request.proxy_bypass(netloc))
         return self._bypass[netloc]
+
+    def _secure(self) -> None:
+        """Make the TLS context now that an https URL needs it; give it to every pool."""
+        with self._lock:
+            if self._make_context is None:
+                return
+            context = self._make_context()
+            self._kw["ssl_context"] = context
+            for manager in (self._direct, *self._proxies.values()):
+                manager.connection_pool_kw["ssl_context"] = context
+            self._make_context = None
 
     def close(self) -> None:
         self._direct.clear()
