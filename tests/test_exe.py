@@ -147,11 +147,12 @@ def test_ctrl_c_stops_the_program_cleanly(installed, new_registry):
     parent and the Python child. The program must end as the command line does: exit 130."""
     source, site = new_registry(), new_registry()
     client = Registry(RegistryConfig(registry=source.url), writable=True)
-    manifest, blobs = make_image([make_layer(f"slow-{i}", 3 * MB, level=0) for i in range(3)])
+    manifest, blobs = make_image([make_layer(f"slow-{i}", 3 * MB, level=0) for i in range(4)])
     push_image(client, "big/slow", "1", manifest, blobs)
     client.close()
     layers = [("big/slow", d) for d in layer_digests(source.url, "big/slow", "1")]
-    slow = FaultProxy(source.port, lambda m, p, n: Fault(rate=2 * MB) if "/blobs/" in p else None)
+    # slow enough that the image cannot be complete when Ctrl-C comes, even on a busy machine
+    slow = FaultProxy(source.port, lambda m, p, n: Fault(rate=MB) if "/blobs/" in p else None)
     try:
         args = ["copy", "big/slow:1", "--from", slow.url, "--to", site.url, "-j", "1"]
         proc = subprocess.Popen(
