@@ -87,6 +87,14 @@ def current_expired() -> Deadline | None:
     return deadline if deadline is not None and deadline.expired else None
 
 
+def forget_connection() -> None:
+    """The connection of this thread's exchange goes back to the pool: the deadline must not
+    cut it later, when another thread may be using it."""
+    deadline: Deadline | None = getattr(_local, "deadline", None)
+    if deadline is not None:
+        deadline.detach()
+
+
 def _cut(conn: Any) -> None:
     sock = getattr(conn, "sock", None)
     if sock is None:

@@ -30,7 +30,7 @@ from imageferry.core.errors import AuthError, NotFoundError, RegistryError
 from imageferry.core.reference import is_docker_hub
 from imageferry.registry.auth import Authenticator, Scopes
 from imageferry.registry.credentials import Credentials, docker_credentials, kept_password
-from imageferry.registry.deadline import Deadline, current_expired
+from imageferry.registry.deadline import Deadline, current_expired, forget_connection
 from imageferry.registry.exchange import (
     ERROR_LIMIT,
     NETWORK_ERRORS,
@@ -349,6 +349,7 @@ def _discard(resp: urllib3.BaseHTTPResponse) -> None:
         _, complete = read_body(resp, ERROR_LIMIT)
     except NETWORK_ERRORS:
         complete = False
+    forget_connection()
     release(resp, None, complete)
 
 
