@@ -112,26 +112,33 @@ def test_stop_from_another_thread_then_rerun_resumes(slow_source, new_registry):
 
 
 def test_stop_while_planning_is_a_cancelled_result_not_an_exception(source, new_registry):
+    """Manifests crawl in from the source (the plan is under way) when the window stops it."""
     config = Config()
     images = parse_list(source.list_text(), "list")
-    job = BackgroundJob(
-        "copy",
-        lambda events, cancel: (
-            cancel.cancel(),
-            run_copy(
+    crawl = FaultProxy(
+        source.server.port, lambda m, p, n: Fault(rate=400) if "/manifests/" in p else None
+    )
+    try:
+        job = BackgroundJob(
+            "copy",
+            lambda events, cancel: run_copy(
                 config,
                 images.entries,
-                RegistryConfig(registry=source.url),
+                RegistryConfig(registry=crawl.url),
                 [RegistryConfig(registry=new_registry().url)],
-                transfer_options(config),
+                transfer_options(config, maxconn=2),
                 events,
                 cancel,
             ),
-        )[1],
-    ).start()
-    _wait(job)
+        ).start()
+        time.sleep(0.5)
+        assert job.running and job.progress.snapshot().stage == "planning"
+        job.stop()
+        _wait(job, 60)
+    finally:
+        crawl.stop()
     assert job.error is None and job.crashed is None
-    assert job.result is not None and job.result.cancelled
+    assert job.result is not None and job.result.cancelled and not job.result.ok
 
 
 def test_check_sends_a_row_per_line_as_it_goes(source):
