@@ -6,15 +6,13 @@ line, the key path and what is allowed; a password value never appears in one.
 
 from __future__ import annotations
 
-import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from imageferry.core.cafile import check_ca_file
+from imageferry.core.envvars import ENV_RE, expand_env, expand_notify_env
 from imageferry.core.errors import ConfigError, ImageFerryError
 from imageferry.core.filenames import check_file_prefix
 from imageferry.core.filesize import parse_size
@@ -26,73 +24,19 @@ from imageferry.core.model import (
     ValidationError,
     field_validator,
 )
-from imageferry.core.reference import check_host, check_repository
+from imageferry.core.reference import check_repository
+from imageferry.core.registry_url import (
+    RegistryAddress,
+    has_userinfo,
+    parse_registry_url,
+    redact_url,
+)
 from imageferry.core.textfile import read_text_file
 
 if TYPE_CHECKING:  # yaml is imported when a cfg.yaml is read: a run without one needs none
     import yaml
 
 CONFIG_NAME = "cfg.yaml"
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class RegistryAddress:
-    scheme: str  # "http" or "https"
-    host: str  # host[:port] as used in image references
-
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}"
-
-
-def parse_registry_url(text: str) -> RegistryAddress:
-    """``http://host:port``, ``https://host`` or a bare ``host[:port]``.
-
-    A bare host means https, except loopback hosts, which mean http.
-    """
-    text = text.strip().rstrip("/")
-    if has_userinfo(text):
-        raise ValueError(
-            f"the registry address {redact_url(text)} must not contain a user or password; "
-            "put them in cfg.yaml's 'user' and 'password' keys for that registry, "
-            "or run 'docker login' for its host"
-        )
-    if "://" not in text:
-        host = text
-        bare = host.split(":")[0]
-        scheme = "http" if bare in ("localhost", "127.0.0.1", "[::1]") else "https"
-    else:
-        parts = urlsplit(text)
-        if parts.scheme not in ("http", "https"):
-            raise ValueError(f"'{text}': the scheme must be http or https")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            namespace = parts.path.strip("/")
-            hint = f"; put the namespace in 'repository: {namespace}'" if namespace else ""
-            raise ValueError(
-                f"'{text}': a registry address is only scheme://host[:port], without a path{hint}"
-            )
-        scheme, host = parts.scheme, parts.netloc
-    try:
-        check_host(host)
-    except Exception as exc:
-        raise ValueError(str(exc)) from None
-    return RegistryAddress(scheme, host)
-
-
-def has_userinfo(text: str) -> bool:
-    """True for ``http://user:pass@host`` or ``user@host`` (a credential in an address)."""
-    netloc = text.split("://", 1)[-1].split("/", 1)[0]
-    return "@" in netloc
-
-
-def redact_url(text: str) -> str:
-    """``text`` with whatever stands before ``@`` in its host part replaced by ``***``."""
-    scheme, sep, rest = text.rpartition("://")
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    return f"{scheme}{sep}{netloc}{slash}{path}"
 
 
 class _Strict(Model):
@@ -177,7 +121,7 @@ class DingTalkConfig(_Strict):
 
 
 def _check_webhook(value: str) -> str:
-    if _ENV_RE.search(value):  # an unset ${VAR}: refused when a watch needs it
+    if ENV_RE.search(value):  # an unset ${VAR}: refused when a watch needs it
         return value
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -309,16 +253,6 @@ class Config(_Strict):
         return RegistryConfig.model_validate({"registry": wanted})
 
 
-def _expand_env(value: Any) -> tuple[Any, list[str]]:
-    """``value`` with every set ``${VAR}`` replaced, and the names of unset ones."""
-    if not isinstance(value, str):
-        return value, []
-    unset = [m.group(1) for m in _ENV_RE.finditer(value) if m.group(1) not in os.environ]
-    if unset:
-        return value, unset
-    return _ENV_RE.sub(lambda m: os.environ[m.group(1)], value), []
-
-
 def _expand_entries(data: dict[str, Any], path: Path, root: yaml.Node | None) -> dict[Any, str]:
     """Expand ``${VAR}`` in user/password in place; say which entries name an unset one."""
     unset: dict[Any, str] = {}
@@ -328,7 +262,7 @@ def _expand_entries(data: dict[str, Any], path: Path, root: yaml.Node | None) ->
             if not isinstance(entry, dict):
                 continue
             for key in ("user", "password"):
-                entry[key], names = _expand_env(entry.get(key))
+                entry[key], names = expand_env(entry.get(key))
                 if names and (kind, i) not in unset:
                     unset[kind, i] = (
                         f"{path}, line {_line_of(root, (kind, i, key))}: {kind}.{i}.{key} "
@@ -392,7 +326,7 @@ def load_config(path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected keys such as 'source:' and 'target:' at the top")
     unset = _expand_entries(data, path, root)
-    notify_unset = _expand_notify_env(data, path)
+    notify_unset = expand_notify_env(data, path)
     try:
         config = Config.model_validate({**data, "path": path.resolve()})
     except ValidationError as exc:
@@ -414,36 +348,6 @@ def _validation_message(exc: ValidationError, path: Path, root: yaml.Node | None
             msg = "unknown key (check the spelling; see the README for the allowed keys)"
         problems.append(f"{path}, line {at}: {where}: {msg}")
     return "\n".join(problems)
-
-
-def _expand_notify_env(data: dict[str, Any], path: Path) -> list[str]:
-    """``${ENV}`` in webhook URLs and DingTalk keys, as in passwords; returns what names an
-    unset variable (it matters only to a watch: see :meth:`Config.require_notify_env`)."""
-    unset: list[str] = []
-    hooks = data.get("webhook")
-    if isinstance(hooks, list):
-        data["webhook"] = [
-            _expanded(h, f"{path}: webhook[{i}]", unset) for i, h in enumerate(hooks)
-        ]
-    elif isinstance(hooks, str):
-        data["webhook"] = _expanded(hooks, f"{path}: webhook", unset)
-    robots = data.get("dingtalk")
-    for i, robot in enumerate(robots if isinstance(robots, list) else [robots]):
-        if isinstance(robot, dict):
-            for key in ("token", "secret"):
-                if key in robot:
-                    robot[key] = _expanded(robot[key], f"{path}: dingtalk[{i}].{key}", unset)
-    return unset
-
-
-def _expanded(value: Any, where: str, unset: list[str]) -> Any:
-    """``value`` with ``${VAR}`` replaced; an unset one is noted in ``unset``, naming ``where``."""
-    result, missing = _expand_env(value)
-    if missing:
-        unset.append(
-            f"{where} refers to ${{{missing[0]}}}, but that environment variable is not set"
-        )
-    return result
 
 
 def _check_names(config: Config, path: Path) -> None:
