@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from imageferry.core import envvars
 from imageferry.core.config import RegistryConfig, parse_registry_url
 from imageferry.core.errors import ImageFerryError
 from imageferry.core.model import ValidationError
@@ -25,7 +25,7 @@ FIELDS = (
     "chunked",
 )
 _ENV_ONLY = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
-ENV_ANY = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_ANY = envvars.ENV_RE
 
 
 @dataclass(frozen=True)
@@ -64,10 +64,8 @@ class EntryProblem:
 
 def expand_env(text: str) -> str | None:
     """``text`` with ``${VAR}`` replaced; None when a variable is not set."""
-    names = ENV_ANY.findall(text)
-    if any(n not in os.environ for n in names):
-        return None
-    return ENV_ANY.sub(lambda m: os.environ[m.group(1)], text)
+    value, unset = envvars.expand_env(text)
+    return None if unset else str(value)
 
 
 def round_trip_yaml() -> Any:
