@@ -190,6 +190,10 @@ class BlobMover:
                 self.events(BlobProgress(len(chunk)))
                 yield chunk
 
+        if len(primaries) == 1:
+            ((t, repo),) = primaries.items()
+            if getattr(self.targets[t].sink, "uploads", None) is not None:
+                return self._stream_resumable(job, t, repo)
         try:
             raw = self._source_chunks(job)
         except Cancelled:
@@ -204,6 +208,39 @@ class BlobMover:
             self.events(BlobProgress(-read))  # this attempt's bytes will be read again
         return errors
 
+    def _stream_resumable(self, job: BlobJob, t: int, repo: str) -> dict[int, ImageFerryError]:
+        """Upload to one target in recorded pieces; a later run continues where it stopped."""
+        done = 0  # progress reported in this attempt
+
+        def open_from(start: int) -> Iterator[bytes]:
+            nonlocal done
+            if start:
+                where = f"{self.targets[t].name}/{repo}"
+                text = f"blob {job.desc.digest.short}: {where} holds {start} bytes; continuing"
+                self.events(Message("info", text))
+                self.events(BlobProgress(start))  # already done
+                done += start
+            if start >= job.desc.size:
+                return iter(())  # the target holds it all: only the commit is left
+            stream = self._source_chunks(job, start)
+            return _resumed_chunks(job.desc, start, stream, counted)
+
+        def counted(chunk: bytes) -> None:
+            nonlocal done
+            self.cancel.check()
+            done += len(chunk)
+            self.events(BlobProgress(len(chunk)))
+
+        try:
+            self.targets[t].sink.put_blob_resumable(repo, job.desc, open_from)  # type: ignore[attr-defined]
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            if done:
+                self.events(BlobProgress(-done))  # the next attempt counts again
+            return {t: exc}
+        return {}
+
     def _spread(self, job: BlobJob, t: int, repos: list[str]) -> None:
         """The blob is at ``t`` now: mount it into its other repositories (else upload)."""
         while len(repos) > 1:
@@ -216,7 +253,7 @@ class BlobMover:
                     chunks.close()
             del repos[1]
 
-    def _source_chunks(self, job: BlobJob) -> ResumedStream:
+    def _source_chunks(self, job: BlobJob, start: int = 0) -> ResumedStream:
         """The blob from the source (opened now: raises when the source fails)."""
         return ResumedStream(
             self.source,
@@ -226,7 +263,40 @@ class BlobMover:
             self.policy,
             self.cancel,
             self.events,
+            start,
         )
+
+
+def _resumed_chunks(
+    desc: Descriptor, start: int, stream: ResumedStream, seen: Callable[[bytes], None]
+) -> Iterator[bytes]:
+    """The blob from byte ``start`` on, each chunk passed to ``seen``. From byte 0 the
+    whole is verified against the digest; from a later byte only its length is (the
+    target checks the digest of all it holds at commit). Closes ``stream`` at the end."""
+
+    def each() -> Iterator[bytes]:
+        for chunk in stream:
+            seen(chunk)
+            yield chunk
+
+    try:
+        if start == 0:
+            yield from _verified(desc, each())
+            return
+        got = 0
+        for chunk in each():
+            got += len(chunk)
+            if got > desc.size - start:
+                break
+            yield chunk
+        if got != desc.size - start:
+            short = ImageFerryError(
+                f"blob {desc.digest.short}: the source gave {start + got} bytes, not {desc.size}"
+            )
+            short.temporary = True
+            raise short
+    finally:
+        stream.close()
 
 
 def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:

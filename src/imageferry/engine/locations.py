@@ -25,6 +25,8 @@ from imageferry.package.reader import PackageReader
 from imageferry.package.writer import BaseInfo, PackageWriter
 from imageferry.registry import Registry
 from imageferry.registry.tags import list_tags
+from imageferry.registry.uploadbook import FILE_NAME as UPLOADS_FILE
+from imageferry.registry.uploadbook import UploadBook
 
 __all__ = [
     "BlobCache",
@@ -94,6 +96,7 @@ def distinct_registries(cfgs: list[RegistryConfig]) -> tuple[list[RegistryConfig
 
 def open_target(config: Config, cfg: RegistryConfig) -> Target:
     registry = open_registry(config, cfg, writable=True)
+    registry.uploads = UploadBook(config.folder / UPLOADS_FILE)  # docs/resume.md
     return Target(registry, registry.host, cfg.repository)
 
 

@@ -37,7 +37,9 @@ class ResumedStream(Iterator[bytes]):
         policy: RetryPolicy,
         cancel: CancelToken,
         events: EventSink,
+        start: int = 0,
     ) -> None:
+        """``start``: the byte to begin at (an upload the target holds part of)."""
         self._source = source
         self._repository = repository
         self._desc = desc
@@ -45,7 +47,8 @@ class ResumedStream(Iterator[bytes]):
         self._policy = policy
         self._cancel = cancel
         self._events = events
-        self.offset = 0  # bytes delivered so far
+        self.offset = start  # the blob's bytes up to here are delivered
+        self._said_full_read = False
         self.resumed = 0  # how often the stream was reopened mid-blob
         self._stream = self._open()
         self._chunks = self._read()
@@ -65,9 +68,23 @@ class ResumedStream(Iterator[bytes]):
             return self._source.open_blob(self._repository, self._desc)
         opener: Any = getattr(self._source, "open_blob_from", None)
         if opener is None:
+            self._say_full_read()
             return Skipped(self._source.open_blob(self._repository, self._desc), self.offset)
         stream, start = opener(self._repository, self._desc, self.offset)
-        return Skipped(stream, self.offset - start) if start != self.offset else stream
+        if start == self.offset:
+            return stream
+        self._say_full_read()
+        return Skipped(stream, self.offset - start)
+
+    def _say_full_read(self) -> None:
+        if self._said_full_read:
+            return
+        self._said_full_read = True
+        text = (
+            f"the source cannot start blob {self._desc.digest.short} at byte {self.offset}: "
+            f"reading it from the start and skipping {self.offset} bytes"
+        )
+        self._events(Message("warning", text))
 
     def _read(self) -> Generator[bytes, None, None]:
         breaks = 0  # since the last byte that arrived
