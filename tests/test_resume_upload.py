@@ -14,14 +14,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from imageferry.core.cancel import CancelToken
 from imageferry.core.config import RegistryConfig
+from imageferry.core.digest import Digest
+from imageferry.core.errors import Cancelled
+from imageferry.core.events import BlobProgress, Message
+from imageferry.core.manifest import Descriptor
+from imageferry.core.retry import RetryPolicy
+from imageferry.engine.blobs import BlobMover
+from imageferry.engine.locations import Target
+from imageferry.engine.plan import BlobJob
 from imageferry.registry import Registry
+from imageferry.registry.uploadbook import UploadBook
 from imageferry.testing.images import DOCKER_LAYER, Blob, Layer, make_image, push_image
 from support.faultproxy import Fault, FaultProxy
 from support.verify import assert_image_copied
@@ -209,3 +220,44 @@ def _tampered_session(base: str, size: int) -> tuple[str, int]:
     )
     with urllib.request.urlopen(patch, timeout=60) as resp:
         return resp.headers["Location"], size
+
+
+def test_progress_counts_what_the_target_holds_as_done(big_source, new_registry, tmp_path):
+    """In process: a stopped run, then a run whose first progress is the held bytes."""
+    source, digest = big_source
+    target = new_registry()
+    line = Line(source, target)
+    book = UploadBook(tmp_path / BOOK)
+    desc = Descriptor(DOCKER_LAYER, Digest.parse(digest), SIZE)
+    job = BlobJob(desc, REPO, [(0, REPO)])
+    try:
+        cancel = CancelToken()
+        threading.Thread(target=_cancel_at_half, args=(book, cancel), daemon=True).start()
+        with pytest.raises(Cancelled):
+            _mover(line, book, cancel, []).run(job)
+        held = _held(tmp_path)
+        assert SIZE * 0.45 <= held < SIZE
+        line.rate = None
+        events: list[object] = []
+        assert _mover(line, book, CancelToken(), events).run(job) == {}
+    finally:
+        line.stop()
+    amounts = [e.nbytes for e in events if isinstance(e, BlobProgress)]
+    assert amounts[0] == held  # the bar starts where the target stands
+    assert sum(amounts) == SIZE
+    assert "holds" in " ".join(e.text for e in events if isinstance(e, Message))
+
+
+def _cancel_at_half(book: UploadBook, cancel: CancelToken) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _held(book.path.parent) < SIZE * 0.45:
+        time.sleep(0.02)
+    cancel.cancel()
+
+
+def _mover(line: Line, book: UploadBook, cancel: CancelToken, events: list) -> BlobMover:
+    src = Registry(RegistryConfig(registry=line.src.url))
+    dst = Registry(RegistryConfig(registry=line.dst.url), writable=True)
+    dst.uploads = book
+    target = Target(dst, dst.host, None)
+    return BlobMover(src, [target], RetryPolicy(retries=1), cancel, events.append)

@@ -42,6 +42,21 @@ class CachedSource:
             return self._from_cache(path, desc)
         return self._fill(repository, desc)
 
+    def open_blob_from(
+        self, repository: str, desc: Descriptor, offset: int
+    ) -> tuple[Iterator[bytes], int]:
+        """The blob from byte ``offset`` on, and where its chunks start. A cached blob is
+        read whole (it is local, and so verified whole); else the source is asked for the
+        rest, which the cache does not keep (it keeps only whole, verified blobs)."""
+        path = self.cache.lookup(desc.digest, desc.size)
+        if path is not None:
+            return self._from_cache(path, desc), 0
+        opener = getattr(self.source, "open_blob_from", None)
+        if opener is None or offset == 0:
+            return self.open_blob(repository, desc), 0
+        stream, start = opener(repository, desc, offset)
+        return stream, int(start)
+
     def _from_cache(self, path: Path, desc: Descriptor) -> Iterator[bytes]:
         with self.cache.using(desc.digest):
             try:

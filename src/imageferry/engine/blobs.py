@@ -30,7 +30,7 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.plan import BlobJob
-from imageferry.engine.resume import ResumedStream
+from imageferry.engine.resume import ResumedStream, suffix_chunks
 
 _END = object()
 _QUEUE_DEPTH = 8
@@ -222,8 +222,7 @@ class BlobMover:
                 done += start
             if start >= job.desc.size:
                 return iter(())  # the target holds it all: only the commit is left
-            stream = self._source_chunks(job, start)
-            return _resumed_chunks(job.desc, start, stream, counted)
+            return suffix_chunks(job.desc, start, partial(self._source_chunks, job), counted)
 
         def counted(chunk: bytes) -> None:
             nonlocal done
@@ -253,7 +252,9 @@ class BlobMover:
                     chunks.close()
             del repos[1]
 
-    def _source_chunks(self, job: BlobJob, start: int = 0) -> ResumedStream:
+    def _source_chunks(
+        self, job: BlobJob, start: int = 0, on_prefix: Callable[[bytes], None] | None = None
+    ) -> ResumedStream:
         """The blob from the source (opened now: raises when the source fails)."""
         return ResumedStream(
             self.source,
@@ -264,39 +265,8 @@ class BlobMover:
             self.cancel,
             self.events,
             start,
+            on_prefix,
         )
-
-
-def _resumed_chunks(
-    desc: Descriptor, start: int, stream: ResumedStream, seen: Callable[[bytes], None]
-) -> Iterator[bytes]:
-    """The blob from byte ``start`` on, each chunk passed to ``seen``. From byte 0 the
-    whole is verified against the digest; from a later byte only its length is (the
-    target checks the digest of all it holds at commit). Closes ``stream`` at the end."""
-
-    def each() -> Iterator[bytes]:
-        for chunk in stream:
-            seen(chunk)
-            yield chunk
-
-    try:
-        if start == 0:
-            yield from _verified(desc, each())
-            return
-        got = 0
-        for chunk in each():
-            got += len(chunk)
-            if got > desc.size - start:
-                break
-            yield chunk
-        if got != desc.size - start:
-            short = ImageFerryError(
-                f"blob {desc.digest.short}: the source gave {start + got} bytes, not {desc.size}"
-            )
-            short.temporary = True
-            raise short
-    finally:
-        stream.close()
 
 
 def _verified(desc: Descriptor, chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -23,7 +23,12 @@ from imageferry.registry.auth import pull, push
 from imageferry.registry.exchange import CHUNK
 from imageferry.registry.session import RegistrySession, Retry
 from imageferry.registry.transport import DEFAULT_TIMEOUT
-from imageferry.registry.upload import upload_chunked, upload_monolithic, upload_resumable
+from imageferry.registry.upload import (
+    RESUMABLE_PIECE,
+    upload_chunked,
+    upload_monolithic,
+    upload_resumable,
+)
 from imageferry.registry.uploadbook import UploadBook
 
 MAX_MANIFEST = 8 * 1024 * 1024
@@ -241,8 +246,15 @@ class Registry:
     ) -> None:
         """Upload in recorded pieces, continuing what an earlier run left on the target;
         ``open_from(n)`` gives the blob from byte ``n`` on. Needs :attr:`uploads`."""
-        if self.uploads is None:
-            raise RegistryError(f"{self.name}: no resume file for uploads")
+        if self.uploads is None or desc.size <= RESUMABLE_PIECE:  # nothing to resume inside
+            chunks = open_from(0)
+            try:
+                self.put_blob(repository, desc, chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            return
         upload_resumable(self.session, repository, desc, open_from, self.uploads)
         if not self.has_blob(repository, desc):  # size and digest, as the target serves them
             raise RegistryError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 
-from imageferry.core.errors import NotFoundError, RegistryError
+from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
 from imageferry.core.manifest import Descriptor
 from imageferry.registry.auth import push
 from imageferry.registry.session import RegistrySession
@@ -138,6 +138,9 @@ def upload_resumable(
     try:
         location = _send_pieces(session, repository, desc, chunks, held, book, key, piece)
         _commit(session, repository, desc, location, book, key, what)
+    except DigestMismatchError:
+        book.drop(key)  # wrong bytes from the source: none of this session is kept
+        raise
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
