@@ -60,16 +60,28 @@ def big_source(tmp_path_factory):
 class Line:
     """A throttled source proxy and a counting target proxy."""
 
-    def __init__(self, source, target, rate: int = 12_000_000, strip: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        source,
+        target,
+        rate: int = 12_000_000,
+        strip: tuple[str, ...] = (),
+        slow_target: bool = False,
+    ):
         self.rate: int | None = rate
 
         def slow(method: str, path: str, n: int) -> Fault | None:
-            if method == "GET" and "/blobs/sha256:" in path:
+            if method == "GET" and "/blobs/sha256:" in path and not slow_target:
                 return Fault(rate=self.rate, strip=strip)
             return None
 
+        def slow_upload(method: str, path: str, n: int) -> Fault | None:
+            if method == "PATCH" and slow_target and self.rate:
+                return Fault(rate=self.rate)
+            return None
+
         self.src = FaultProxy(source.port, slow)
-        self.dst = FaultProxy(target.port)
+        self.dst = FaultProxy(target.port, slow_upload)
 
     def counts(self) -> tuple[int, int]:
         return self.src.sent_down.get("GET", 0), self.dst.sent_up.get("PATCH", 0)
@@ -147,6 +159,24 @@ def test_a_stopped_copy_moves_only_the_rest(big_source, new_registry, tmp_path, 
     assert read <= SIZE * 0.6, f"the rerun read {read} of {SIZE} bytes from the source"
     assert sent <= SIZE * 0.6, f"the rerun uploaded {sent} of {SIZE} bytes"
     print(f"{how}: rerun read {read / SIZE:.0%} from the source, uploaded {sent / SIZE:.0%}")
+    _assert_identical(source, target, digest)
+    assert not (tmp_path / BOOK).exists()
+
+
+def test_killed_while_sending_to_a_slow_target_still_ends_correct(
+    big_source, new_registry, tmp_path
+):
+    """The registry refuses a session whose PATCH was cut (docs/resume.md, Limits): the
+    rerun may have to start anew, but it ends with the right blob."""
+    source, digest = big_source
+    target = new_registry()
+    line = Line(source, target, slow_target=True)
+    try:
+        _stop_at_half(tmp_path, line, "SIGKILL")
+        read, sent, _ = _rerun(tmp_path, line)
+    finally:
+        line.stop()
+    print(f"kill -9 on a slow target: rerun read {read / SIZE:.0%}, uploaded {sent / SIZE:.0%}")
     _assert_identical(source, target, digest)
     assert not (tmp_path / BOOK).exists()
 
