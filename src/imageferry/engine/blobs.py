@@ -192,7 +192,7 @@ class BlobMover:
 
         if len(primaries) == 1:
             ((t, repo),) = primaries.items()
-            if getattr(self.targets[t].sink, "uploads", None) is not None:
+            if hasattr(self.targets[t].sink, "put_blob_resumable"):
                 return self._stream_resumable(job, t, repo)
         try:
             raw = self._source_chunks(job)

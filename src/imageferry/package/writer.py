@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,13 @@ from imageferry.package.meta import (
     required_version,
 )
 from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
+from imageferry.package.partial import (
+    CHECKPOINT,
+    check_whole,
+    hashed,
+    write_checkpointed,
+    written_prefix,
+)
 from imageferry.package.resume import Completeness, untrue_claims
 from imageferry.package.space import free_space, is_out_of_space, out_of_space
 from imageferry.package.tarfmt import (
@@ -233,15 +240,59 @@ class PackageWriter:
                 raise PackageError(f"internal: blob {digest} has more than its {desc.size} bytes")
             self.journal.mark_done(digest)
 
+    def put_blob_resumable(
+        self, repository: str, desc: Descriptor, open_from: Callable[[int], Iterable[bytes]]
+    ) -> None:
+        """Continue a blob an earlier run cut off in its data file (``open_from(n)``: the
+        blob from byte ``n`` on); else write it whole. See ``partial.py``."""
+        digest = str(desc.digest)
+        slot = self.layout.slots.get(digest)
+        claimed = self.journal.partial.get(digest, 0)
+        hasher = None
+        if slot is not None and slot.size == desc.size and claimed:
+            hasher = written_prefix(self._raw_path(slot.file), slot, digest, claimed)
+        chunks = open_from(claimed if hasher is not None else 0)
+        try:
+            if slot is None or hasher is None:
+                self.put_blob(repository, desc, chunks)
+                return
+            with self._on_disk():
+                with open_no_link(self._raw_path(slot.file), "r+b") as f:
+                    f.seek(slot.data_offset + claimed)
+                    mark = self._marker(digest, slot.size)
+                    written = write_checkpointed(f, hashed(chunks, hasher), claimed, mark)
+                    self._check_continued(digest, slot.size, written, hasher)
+                    f.write(b"\0" * padding(slot.size))
+                    sync(f)  # on disk before the journal says so
+                self.journal.mark_done(digest)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _check_continued(self, digest: str, size: int, written: int, hasher: object) -> None:
+        try:
+            check_whole(digest, size, written, hasher)
+        except Exception:
+            with self._on_disk():
+                self.journal.forget([digest])  # the next attempt writes it whole
+            raise
+
+    def _marker(self, digest: str, size: int) -> Callable[[int], None] | None:
+        if size <= 2 * CHECKPOINT:
+            return None
+        return lambda written: self.journal.mark_partial(digest, written)
+
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
         """One tar entry: the whole blob, or its part ``piece.number``, synced to disk."""
         path = self.data_path(piece.file, raw=True)
         name = part_name(digest, piece.number) if piece.number else blob_name(digest)
+        whole = piece.number == 0 and piece.size == self.layout.slots[digest].size
         with open_no_link(path, "r+b") as f:
             f.seek(piece.offset)
             f.write(header(name, piece.size, self._mtime))
-            for chunk in stream.take(piece.size):
-                f.write(chunk)
+            mark = self._marker(digest, piece.size) if whole else None
+            write_checkpointed(f, stream.take(piece.size), 0, mark)
             f.write(b"\0" * padding(piece.size))
             sync(f)  # on disk before the journal says so
 
