@@ -291,3 +291,27 @@ def _mover(line: Line, book: UploadBook, cancel: CancelToken, events: list) -> B
     dst.uploads = book
     target = Target(dst, dst.host, None)
     return BlobMover(src, [target], RetryPolicy(retries=1), cancel, events.append)
+
+
+def test_a_stopped_copy_through_the_cache_keeps_and_continues_its_part(
+    big_source, new_registry, tmp_path
+):
+    """With the cache on, the part read before Ctrl-C stays as a partial entry; the rerun
+    serves it from disk, reads only the rest from the source and commits the whole."""
+    source, digest = big_source
+    target = new_registry()
+    (tmp_path / "cfg.yaml").write_text("cache:\n  pathname: blobcache\n")
+    line = Line(source, target)
+    try:
+        _stop_at_half(tmp_path, line, "SIGINT")
+        partials = list((tmp_path / "blobcache" / "partial").iterdir())
+        assert [p.stat().st_size >= SIZE * 0.45 for p in partials] == [True]
+        read, sent, _ = _rerun(tmp_path, line)
+    finally:
+        line.stop()
+    print(f"cache: rerun read {read / SIZE:.0%} from the source, uploaded {sent / SIZE:.0%}")
+    assert read <= SIZE * 0.6 and sent <= SIZE * 0.6
+    _assert_identical(source, target, digest)
+    entry = tmp_path / "blobcache" / "blobs" / "sha256" / digest.split(":")[1]
+    assert "sha256:" + hashlib.sha256(entry.read_bytes()).hexdigest() == digest
+    assert not list((tmp_path / "blobcache" / "partial").iterdir())
