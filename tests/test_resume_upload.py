@@ -315,3 +315,16 @@ def test_a_stopped_copy_through_the_cache_keeps_and_continues_its_part(
     entry = tmp_path / "blobcache" / "blobs" / "sha256" / digest.split(":")[1]
     assert "sha256:" + hashlib.sha256(entry.read_bytes()).hexdigest() == digest
     assert not list((tmp_path / "blobcache" / "partial").iterdir())
+
+
+def test_a_target_without_patch_gets_whole_uploads(big_source, new_registry, cli):
+    source, digest = big_source
+    target = new_registry()
+    no_patch = FaultProxy(target.port, lambda m, p, n: Fault(status=405) if m == "PATCH" else None)
+    try:
+        done = cli("copy", f"{REPO}:1", "--from", source.url, "--to", no_patch.url)
+    finally:
+        no_patch.stop()
+    assert done.returncode == 0, done.output
+    assert no_patch.count("PATCH", "/blobs/uploads/") == 1  # tried once, then whole uploads
+    _assert_identical(source, target, digest)

@@ -79,6 +79,7 @@ class Registry:
         self._always_chunked = cfg.chunked
         self._lock = threading.Lock()
         self.uploads: UploadBook | None = None  # set: uploads survive a stopped run
+        self._no_patch = False
 
     def set_retry(self, retry: Retry) -> None:
         """How a request inside one operation is retried on its own (the engine's policy)."""
@@ -246,7 +247,7 @@ class Registry:
     ) -> None:
         """Upload in recorded pieces, continuing what an earlier run left on the target;
         ``open_from(n)`` gives the blob from byte ``n`` on. Needs :attr:`uploads`."""
-        if self.uploads is None or desc.size <= RESUMABLE_PIECE:  # nothing to resume inside
+        if self.uploads is None or self._no_patch or desc.size <= RESUMABLE_PIECE:
             chunks = open_from(0)
             try:
                 self.put_blob(repository, desc, chunks)
@@ -255,7 +256,13 @@ class Registry:
                 if close is not None:
                     close()
             return
-        upload_resumable(self.session, repository, desc, open_from, self.uploads)
+        try:
+            upload_resumable(self.session, repository, desc, open_from, self.uploads)
+        except RegistryError as exc:
+            if exc.status in (405, 501):  # no PATCH here: whole uploads from now on
+                self._no_patch = True
+                exc.temporary = True
+            raise
         if not self.has_blob(repository, desc):  # size and digest, as the target serves them
             raise RegistryError(
                 f"uploading blob {desc.digest.short} to {repository} at {self.name}: the "

@@ -11,7 +11,7 @@ from imageferry.registry.session import RegistrySession
 from imageferry.registry.uploadbook import Held, UploadBook
 
 PIECE = 16 * 1024 * 1024
-RESUMABLE_PIECE = 4 * 1024 * 1024
+RESUMABLE_PIECE = 8 * 1024 * 1024  # above ECR's 5 MiB minimum for a chunk
 _OCTETS = "application/octet-stream"
 
 

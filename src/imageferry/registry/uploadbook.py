@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from imageferry.registry.transport import without_userinfo
 
 FILE_NAME = ".imageferry-uploads.json"
 _MAX_SIZE = 4 * 1024 * 1024
+STALE = 7 * 86400.0  # registries purge forgotten uploads after about a week
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,10 @@ class UploadBook:
         return Held(location, offset)
 
     def put(self, key: str, held: Held) -> None:
-        entry = {"location": without_userinfo(held.location), "offset": held.offset}
+        now = time.time()
+        entry = {"location": without_userinfo(held.location), "offset": held.offset, "at": now}
         with self._lock:
-            data = self._load()
+            data = {k: v for k, v in self._load().items() if not _stale(v, now)}
             data[key] = entry
             self._save(data)
 
@@ -96,3 +99,8 @@ class UploadBook:
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def _stale(entry: object, now: float) -> bool:
+    at = entry.get("at") if isinstance(entry, dict) else None
+    return not isinstance(at, int | float) or now - at > STALE
