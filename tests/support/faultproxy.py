@@ -29,6 +29,7 @@ class Fault:
     reset_fraction: float | None = None  # forward, but reset after this share of the answer
     reset_request_after: int | None = None  # read this many request body bytes, then reset
     stall: float | None = None  # forward, send the answer's headers, then nothing for so long
+    strip: tuple[str, ...] = ()  # forward without these request headers (e.g. "Range")
 
 
 Rule = Callable[[str, str, int], Fault | None]
@@ -40,6 +41,8 @@ class FaultProxy:
         self.rule: Rule = rule or (lambda m, p, n: None)
         self.log: list[tuple[str, str]] = []
         self.ranges: list[str] = []  # the Range headers of the requests, in order
+        self.sent_up: dict[str, int] = {}  # request body bytes forwarded, per method
+        self.sent_down: dict[str, int] = {}  # answer body bytes forwarded, per method
         self._counts: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
         proxy = self
@@ -76,6 +79,10 @@ class FaultProxy:
     def count(self, method: str, fragment: str) -> int:
         return sum(1 for m, p in self.log if m == method and fragment in p)
 
+    def _add(self, counts: dict[str, int], method: str, n: int) -> None:
+        with self._lock:
+            counts[method] = counts.get(method, 0) + n
+
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
@@ -107,8 +114,9 @@ class FaultProxy:
             return
         upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
         upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        stripped = {h.lower() for h in (fault.strip if fault is not None else ())}
         for k, v in req.headers.items():
-            if k.lower() not in HOP_HEADERS:
+            if k.lower() not in HOP_HEADERS and k.lower() not in stripped:
                 upstream.putheader(k, v)
         upstream.endheaders()
         left = length
@@ -118,6 +126,7 @@ class FaultProxy:
             if not chunk:
                 break
             upstream.send(chunk)
+            self._add(self.sent_up, method, len(chunk))
             left -= len(chunk)
             if fault is not None and fault.rate:
                 time.sleep(len(chunk) / fault.rate)
@@ -147,12 +156,14 @@ class FaultProxy:
         for chunk in source:
             if reset_after is not None and sent + len(chunk) > reset_after:
                 req.wfile.write(chunk[: max(0, reset_after - sent)])
+                self._add(self.sent_down, method, max(0, reset_after - sent))
                 req.wfile.flush()
                 _reset(req.connection)
                 req.close_connection = True
                 upstream.close()
                 return
             req.wfile.write(chunk)
+            self._add(self.sent_down, method, len(chunk))
             sent += len(chunk)
             if fault is not None and fault.rate:
                 time.sleep(len(chunk) / fault.rate)

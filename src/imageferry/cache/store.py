@@ -1,8 +1,10 @@
 """A content-addressed blob folder shared safely by threads and processes.
 
 Layout: ``<root>/blobs/sha256/<hex>`` for verified blobs, ``<root>/tmp/`` for
-blobs being written. A blob appears under its name only by an atomic rename
-after its digest was checked, so no reader ever sees a half-file. The
+blobs being written, ``<root>/partial/`` for blobs whose download was cut off
+(continued by a later read; see :meth:`BlobCache.claim_partial`). A blob appears
+under its name only by an atomic rename after its digest was checked, so no
+reader ever sees a half-file. The
 modification time of an entry is its last use (for expiry and LRU).
 
 The folder is outside input: links in it are never followed. Only real
@@ -36,6 +38,8 @@ DAY = 86400.0
 GB = 1000**3
 STALE_TEMP = DAY
 MIB = 1024 * 1024
+PARKED = ".parked"  # a partial file its reader left on purpose (a stop, a broken stream)
+ABANDONED = 120.0  # a partial file unchanged this long lost its reader (a kill)
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -148,6 +152,65 @@ class BlobCache:
         flags |= getattr(os, "O_NOFOLLOW", 0)
         return path, os.fdopen(os.open(path, flags, 0o644), "wb")
 
+    def new_partial(self, digest: Digest) -> tuple[Path, BinaryIO]:
+        """A new file for ``digest``'s bytes in ``partial/``: a run killed while writing it
+        leaves it there for the next (after :data:`ABANDONED` seconds). Raises OSError."""
+        folder = self._folder("partial", create=True)
+        if folder is None:
+            raise OSError(f"cache folder {self.root / 'partial'} is a link or not a folder")
+        path = folder / f"{digest.algorithm}-{digest.hex}.{secrets.token_hex(8)}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+
+    def park(self, path: Path) -> None:
+        """A partial file no one writes any more (its reader stopped): free to continue."""
+        try:
+            os.replace(path, path.with_name(path.name + PARKED))
+        except OSError:
+            pass  # then it counts as abandoned after a while
+
+    def has_partial(self, digest: Digest) -> bool:
+        """Whether a partial file of ``digest`` is free to continue."""
+        return bool(self._claimable(digest))
+
+    def _claimable(self, digest: Digest) -> list[str]:
+        folder = self._folder("partial")
+        if folder is None:
+            return []
+        prefix = f"{digest.algorithm}-{digest.hex}."
+        now, names = time.time(), []
+        for name in sorted(n for n in _listdir(folder) if n.startswith(prefix)):
+            try:
+                st = os.lstat(folder / name)
+            except OSError:
+                continue
+            if _plain(st, stat.S_ISREG) and (
+                name.endswith(PARKED) or now - st.st_mtime >= ABANDONED
+            ):
+                names.append(name)
+        return names
+
+    def claim_partial(self, digest: Digest) -> tuple[Path, BinaryIO, int] | None:
+        """An earlier, cut-off download of ``digest``: taken over by an atomic rename (so
+        one reader continues it), opened for appending, with its size. Its bytes are
+        verified with the rest (the whole digest) before the entry is committed."""
+        folder = self._folder("partial")
+        if folder is None:
+            return None
+        prefix = f"{digest.algorithm}-{digest.hex}."
+        for name in self._claimable(digest):  # not one another reader is writing
+            mine = folder / f"{prefix}{secrets.token_hex(8)}"
+            try:
+                os.replace(folder / name, mine)
+                flags = os.O_WRONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+                out = os.fdopen(os.open(mine, flags), "wb")
+                size = out.seek(0, os.SEEK_END)
+            except OSError:
+                continue  # taken by another reader, or unusable
+            return mine, out, size
+        return None
+
     def cannot_store(self, desc: Descriptor, exc: OSError) -> None:
         """Log why ``desc`` is not kept: a full disk once as a warning, with the space needed."""
         if exc.errno not in _NO_SPACE:
@@ -210,14 +273,16 @@ class BlobCache:
 
     def _drop_stale_temps(self, now: float) -> None:
         temps = self._folder("tmp")
-        if temps is None:
-            return
-        for name in _listdir(temps):
+        partials = self._folder("partial")
+        stale = [(temps, n, STALE_TEMP) for n in _listdir(temps) if n.endswith(".part")]
+        stale += [(partials, n, self.keepdays * DAY) for n in _listdir(partials)]
+        for folder, name, age in stale:
+            if folder is None:
+                continue
             try:
-                st = os.lstat(temps / name)
-                if name.endswith(".part") and _plain(st, stat.S_ISREG):
-                    if now - st.st_mtime > STALE_TEMP:
-                        os.unlink(temps / name)
+                st = os.lstat(folder / name)
+                if _plain(st, stat.S_ISREG) and now - st.st_mtime > age:
+                    os.unlink(folder / name)
             except OSError:
                 pass
 

@@ -42,6 +42,21 @@ class CachedSource:
             return self._from_cache(path, desc)
         return self._fill(repository, desc)
 
+    def open_blob_from(
+        self, repository: str, desc: Descriptor, offset: int
+    ) -> tuple[Iterator[bytes], int]:
+        """The blob from byte ``offset`` on, and where its chunks start. A cached blob is
+        read whole (it is local, and so verified whole); else the source is asked for the
+        rest, which the cache does not keep (it keeps only whole, verified blobs)."""
+        path = self.cache.lookup(desc.digest, desc.size)
+        if path is not None:
+            return self._from_cache(path, desc), 0
+        opener = getattr(self.source, "open_blob_from", None)
+        if opener is None or offset == 0 or self.cache.has_partial(desc.digest):
+            return self.open_blob(repository, desc), 0  # local bytes first, then the rest
+        stream, start = opener(repository, desc, offset)
+        return stream, int(start)
+
     def _from_cache(self, path: Path, desc: Descriptor) -> Iterator[bytes]:
         with self.cache.using(desc.digest):
             try:
@@ -59,31 +74,70 @@ class CachedSource:
                 ) from None
 
     def _fill(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
-        """Stream from the source; keep a copy unless the cache folder fails (then just stream)."""
+        """Stream from the source, keeping a copy unless the cache folder fails (then just
+        stream). A copy cut off (a broken stream, a stop, a kill) stays in ``partial/``; the
+        next read of the blob serves those bytes from disk and asks the source for the rest."""
         try:
-            temp, out = self.cache.new_temp()
+            claimed = self.cache.claim_partial(desc.digest)
+            path, out, have = claimed or (*self.cache.new_partial(desc.digest), 0)
         except OSError as exc:
             self.cache.cannot_store(desc, exc)
             yield from self._uncached(repository, desc)
             return
-        keep = True
+        if have:
+            log.info("cache: continuing blob %s at byte %d", desc.digest.short, have)
+        state = {"keep": True}
+        done = False
         try:
             with self.cache.using(desc.digest):
-                raw = self.source.open_blob(repository, desc)
-                try:
-                    for chunk in verified_chunks(raw, desc.digest, desc.size, "blob"):
-                        if keep:
-                            keep = self._write(out, chunk, desc)
-                        yield chunk
-                finally:
-                    close = getattr(raw, "close", None)
-                    if close:
-                        close()
-                if keep and self._seal(out, desc):
-                    self.cache.commit(temp, desc.digest)
+                whole = self._prefix_then_rest(path, have, out, repository, desc, state)
+                yield from verified_chunks(whole, desc.digest, desc.size, "blob")
+                done = True
+                if state["keep"] and self._seal(out, desc):
+                    self.cache.commit(path, desc.digest)
+        except DigestMismatchError:
+            state["keep"] = False  # wrong bytes, ours or the source's: nothing is kept
+            raise
         finally:
             _close_quietly(out)
-            temp.unlink(missing_ok=True)
+            if done or not state["keep"]:
+                path.unlink(missing_ok=True)
+            else:
+                self.cache.park(path)
+
+    def _prefix_then_rest(
+        self,
+        path: Path,
+        have: int,
+        out: BinaryIO,
+        repository: str,
+        desc: Descriptor,
+        state: dict[str, bool],
+    ) -> Iterator[bytes]:
+        """The blob: the ``have`` bytes already in ``path``, then the source's rest
+        (appended to ``out`` as it comes)."""
+        if have:
+            with path.open("rb") as f:
+                yield from _span(f, have)
+        raw, start = self._open_source(repository, desc, have)
+        try:
+            for chunk in _skip(raw, have - start):
+                if state["keep"]:
+                    state["keep"] = self._write(out, chunk, desc)
+                yield chunk
+        finally:
+            close = getattr(raw, "close", None)
+            if close:
+                close()
+
+    def _open_source(
+        self, repository: str, desc: Descriptor, offset: int
+    ) -> tuple[Iterator[bytes], int]:
+        opener = getattr(self.source, "open_blob_from", None)
+        if offset == 0 or opener is None:
+            return self.source.open_blob(repository, desc), 0
+        stream, start = opener(repository, desc, offset)
+        return stream, int(start)
 
     def _uncached(self, repository: str, desc: Descriptor) -> Iterator[bytes]:
         raw = self.source.open_blob(repository, desc)
@@ -115,6 +169,29 @@ class CachedSource:
 
     def close(self) -> None:
         self.source.close()
+
+
+def _span(f: BinaryIO, size: int) -> Iterator[bytes]:
+    while size > 0:
+        chunk = f.read(min(CHUNK, size))
+        if not chunk:
+            raise DigestMismatchError(
+                "a partial cache entry ended early",
+                expected="(its recorded size)",
+                actual="(shorter)",
+            )
+        size -= len(chunk)
+        yield chunk
+
+
+def _skip(chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
+    """``chunks`` without their first ``count`` bytes (a source that ignored Range)."""
+    for chunk in chunks:
+        if count >= len(chunk):
+            count -= len(chunk)
+            continue
+        yield chunk[count:]
+        count = 0
 
 
 def _close_quietly(out: BinaryIO) -> None:

@@ -30,7 +30,7 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.plan import BlobJob
-from imageferry.engine.resume import ResumedStream
+from imageferry.engine.resume import ResumedStream, suffix_chunks
 
 _END = object()
 _QUEUE_DEPTH = 8
@@ -190,6 +190,10 @@ class BlobMover:
                 self.events(BlobProgress(len(chunk)))
                 yield chunk
 
+        if len(primaries) == 1:
+            ((t, repo),) = primaries.items()
+            if hasattr(self.targets[t].sink, "put_blob_resumable"):
+                return self._stream_resumable(job, t, repo)
         try:
             raw = self._source_chunks(job)
         except Cancelled:
@@ -204,6 +208,38 @@ class BlobMover:
             self.events(BlobProgress(-read))  # this attempt's bytes will be read again
         return errors
 
+    def _stream_resumable(self, job: BlobJob, t: int, repo: str) -> dict[int, ImageFerryError]:
+        """Upload to one target in recorded pieces; a later run continues where it stopped."""
+        done = 0  # progress reported in this attempt
+
+        def open_from(start: int) -> Iterator[bytes]:
+            nonlocal done
+            if start:
+                where = f"{self.targets[t].name}/{repo}"
+                text = f"blob {job.desc.digest.short}: {where} holds {start} bytes; continuing"
+                self.events(Message("info", text))
+                self.events(BlobProgress(start))  # already done
+                done += start
+            if start >= job.desc.size:
+                return iter(())  # the target holds it all: only the commit is left
+            return suffix_chunks(job.desc, start, partial(self._source_chunks, job), counted)
+
+        def counted(chunk: bytes) -> None:
+            nonlocal done
+            self.cancel.check()
+            done += len(chunk)
+            self.events(BlobProgress(len(chunk)))
+
+        try:
+            self.targets[t].sink.put_blob_resumable(repo, job.desc, open_from)  # type: ignore[attr-defined]
+        except Cancelled:
+            raise
+        except ImageFerryError as exc:
+            if done:
+                self.events(BlobProgress(-done))  # the next attempt counts again
+            return {t: exc}
+        return {}
+
     def _spread(self, job: BlobJob, t: int, repos: list[str]) -> None:
         """The blob is at ``t`` now: mount it into its other repositories (else upload)."""
         while len(repos) > 1:
@@ -216,7 +252,9 @@ class BlobMover:
                     chunks.close()
             del repos[1]
 
-    def _source_chunks(self, job: BlobJob) -> ResumedStream:
+    def _source_chunks(
+        self, job: BlobJob, start: int = 0, on_prefix: Callable[[bytes], None] | None = None
+    ) -> ResumedStream:
         """The blob from the source (opened now: raises when the source fails)."""
         return ResumedStream(
             self.source,
@@ -226,6 +264,8 @@ class BlobMover:
             self.policy,
             self.cancel,
             self.events,
+            start,
+            on_prefix,
         )
 
 

@@ -13,6 +13,8 @@ from imageferry.core.events import EventSink, Message
 from imageferry.core.store import BlobSink
 from imageferry.registry import Registry
 from imageferry.registry.tags import list_tags
+from imageferry.registry.uploadbook import FILE_NAME as UPLOADS_FILE
+from imageferry.registry.uploadbook import UploadBook
 
 if TYPE_CHECKING:  # imported when used: a copy needs no package code, nor a cache unless set
     from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
@@ -110,6 +112,7 @@ def distinct_registries(cfgs: list[RegistryConfig]) -> tuple[list[RegistryConfig
 
 def open_target(config: Config, cfg: RegistryConfig) -> Target:
     registry = open_registry(config, cfg, writable=True)
+    registry.uploads = UploadBook(config.folder / UPLOADS_FILE)  # docs/resume.md
     return Target(registry, registry.host, cfg.repository)
 
 

@@ -1,7 +1,8 @@
 """The save journal: what an interrupted save finished, so a rerun resumes.
 
 A JSON-lines file beside the data files: a header (fingerprint of the save's
-arguments, the layout), then one line per finished blob or recorded tag.
+arguments, the layout), then one line per finished blob or recorded tag, and for a large blob being
+written, a line per checkpoint (``partial``: its first bytes are on disk).
 It is removed when the meta file is written.
 
 A line is only a claim: a blob's line is appended (and fsynced) after its
@@ -35,6 +36,7 @@ class Journal:
         self.done: set[str] = set()
         self.order: list[str] = []  # ``done`` in the order the blobs were recorded
         self.tags: dict[tuple[str, str], str] = {}
+        self.partial: dict[str, int] = {}  # unfinished blobs: bytes claimed on disk
         self._lock = threading.Lock()
 
     @classmethod
@@ -68,8 +70,11 @@ class Journal:
             return
         if not isinstance(rec, dict):
             return
-        done, tag = rec.get("done"), rec.get("tag")
-        if isinstance(done, str) and done not in self.done:
+        done, tag, part = rec.get("done"), rec.get("tag"), rec.get("partial")
+        if isinstance(part, str) and isinstance(rec.get("bytes"), int) and rec["bytes"] > 0:
+            self.partial[part] = rec["bytes"]
+        elif isinstance(done, str) and done not in self.done:
+            self.partial.pop(done, None)
             self.done.add(done)
             self.order.append(done)
         elif isinstance(tag, list) and len(tag) == 3 and all(isinstance(t, str) for t in tag):
@@ -82,6 +87,7 @@ class Journal:
             self.done.clear()
             self.order.clear()
             self.tags.clear()
+            self.partial.clear()
             self._rewrite()
 
     def forget(self, digests: Iterable[str]) -> None:
@@ -91,6 +97,9 @@ class Journal:
             self.done -= drop
             self.order = [d for d in self.order if d not in drop]
             self.tags = {k: v for k, v in self.tags.items() if v not in drop}
+            self.partial = {
+                k: v for k, v in self.partial.items() if k not in self.done and k not in drop
+            }
             self._rewrite()
 
     def _rewrite(self) -> None:
@@ -100,13 +109,22 @@ class Journal:
         lines: list[dict[str, object]] = [head]
         lines += [{"done": d} for d in self.order]
         lines += [{"tag": [repo, tag, digest]} for (repo, tag), digest in self.tags.items()]
+        lines += [{"partial": d, "bytes": n} for d, n in self.partial.items()]
         replace_text_no_link(self.path, "".join(json.dumps(x) + "\n" for x in lines))
 
     def mark_done(self, digest: str) -> None:
         """Record a blob whose bytes are already on disk (fsynced). Raises OSError."""
         self._append({"done": digest}, lambda: self._add_done(digest))
 
+    def mark_partial(self, digest: str, written: int) -> None:
+        """Record that the first ``written`` bytes of a blob are on disk (fsynced)."""
+        self._append(
+            {"partial": digest, "bytes": written},
+            lambda: self.partial.__setitem__(digest, written),
+        )
+
     def _add_done(self, digest: str) -> None:
+        self.partial.pop(digest, None)
         if digest not in self.done:
             self.done.add(digest)
             self.order.append(digest)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 from imageferry import __version__
@@ -41,6 +40,13 @@ from imageferry.package.meta import (
     required_version,
 )
 from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
+from imageferry.package.partial import (
+    CHECKPOINT,
+    check_whole,
+    hashed,
+    write_checkpointed,
+    written_prefix,
+)
 from imageferry.package.resume import Completeness, untrue_claims
 from imageferry.package.space import free_space, is_out_of_space, out_of_space
 from imageferry.package.tarfmt import (
@@ -239,25 +245,70 @@ class PackageWriter:
                 raise PackageError(f"internal: blob {digest} has more than its {desc.size} bytes")
             self.journal.mark_done(digest)
 
+    def put_blob_resumable(
+        self, repository: str, desc: Descriptor, open_from: Callable[[int], Iterable[bytes]]
+    ) -> None:
+        """Continue a blob an earlier run cut off in its data file (``open_from(n)``: the
+        blob from byte ``n`` on); else write it whole. See ``partial.py``."""
+        digest = str(desc.digest)
+        slot = self.layout.slots.get(digest)
+        claimed = self.journal.partial.get(digest, 0)
+        hasher = None
+        if slot is not None and slot.size == desc.size and claimed:
+            hasher = written_prefix(self._raw_path(slot.file), slot, digest, claimed)
+        chunks = open_from(claimed if hasher is not None else 0)
+        try:
+            if slot is None or hasher is None:
+                self.put_blob(repository, desc, chunks)
+                return
+            with self._on_disk():
+                with open_no_link(self._raw_path(slot.file), "r+b") as f:
+                    f.seek(slot.data_offset + claimed)
+                    mark = self._marker(digest, slot.size)
+                    written = write_checkpointed(f, hashed(chunks, hasher), claimed, mark)
+                    self._check_continued(digest, slot.size, written, hasher)
+                    f.write(b"\0" * padding(slot.size))
+                    sync(f)  # on disk before the journal says so
+                self.journal.mark_done(digest)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    def _check_continued(self, digest: str, size: int, written: int, hasher: object) -> None:
+        try:
+            check_whole(digest, size, written, hasher)
+        except Exception:
+            with self._on_disk():
+                self.journal.forget([digest])  # the next attempt writes it whole
+            raise
+
+    def _marker(self, digest: str, size: int) -> Callable[[int], None] | None:
+        if size <= 2 * CHECKPOINT:
+            return None
+        return lambda written: self.journal.mark_partial(digest, written)
+
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
         """One tar entry (the whole blob, or its part ``piece.number``), synced to disk and
         hashed into its data file's running sha256 on the way when it is next in line."""
         path = self.data_path(piece.file, raw=True)
         name = part_name(digest, piece.number) if piece.number else blob_name(digest)
+        whole = piece.number == 0 and piece.size == self.layout.slots[digest].size
         running = self._running_hash(piece.file)
         claimed = running.claim(piece.offset)
-        data = chain(
-            [header(name, piece.size, self._mtime)],
-            stream.take(piece.size),
-            [b"\0" * padding(piece.size)],
-        )
+        head, pad = header(name, piece.size, self._mtime), b"\0" * padding(piece.size)
+        body = stream.take(piece.size)
         try:
             with open_no_link(path, "r+b") as f:
                 f.seek(piece.offset)
-                for part in data:
-                    f.write(part)
-                    if claimed:
-                        running.feed(part)
+                f.write(head)
+                if claimed:
+                    running.feed(head)
+                mark = self._marker(digest, piece.size) if whole else None
+                write_checkpointed(f, _fed(running, body) if claimed else body, 0, mark)
+                f.write(pad)
+                if claimed:
+                    running.feed(pad)
                 sync(f)  # on disk before the journal says so
         except BaseException:
             if claimed:
@@ -474,3 +525,10 @@ def _ref_name(img: ImageRecord) -> str:
 
 def _same_items(layout: Layout, items: list[Item]) -> bool:
     return {d: s.size for d, s in layout.slots.items()} == {i.digest: i.size for i in items}
+
+
+def _fed(running: RunningHash, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks`` as they are, each also fed to the data file's running hash, in file order."""
+    for chunk in chunks:
+        running.feed(chunk)
+        yield chunk

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -23,7 +23,13 @@ from imageferry.registry.auth import pull, push
 from imageferry.registry.exchange import CHUNK
 from imageferry.registry.session import RegistrySession, Retry
 from imageferry.registry.transport import DEFAULT_TIMEOUT
-from imageferry.registry.upload import upload_chunked, upload_monolithic
+from imageferry.registry.upload import (
+    RESUMABLE_PIECE,
+    upload_chunked,
+    upload_monolithic,
+    upload_resumable,
+)
+from imageferry.registry.uploadbook import UploadBook
 
 MAX_MANIFEST = 8 * 1024 * 1024
 
@@ -72,6 +78,8 @@ class Registry:
         self._chunked_digests: set[Digest] = set()
         self._always_chunked = cfg.chunked
         self._lock = threading.Lock()
+        self.uploads: UploadBook | None = None  # set: uploads survive a stopped run
+        self._no_patch = False
 
     def set_retry(self, retry: Retry) -> None:
         """How a request inside one operation is retried on its own (the engine's policy)."""
@@ -230,6 +238,37 @@ class Registry:
                 raise
             exc.temporary = True  # the engine retries, now in chunks
             raise
+
+    def put_blob_resumable(
+        self,
+        repository: str,
+        desc: Descriptor,
+        open_from: Callable[[int], Iterable[bytes]],
+    ) -> None:
+        """Upload in recorded pieces, continuing what an earlier run left on the target;
+        ``open_from(n)`` gives the blob from byte ``n`` on. Needs :attr:`uploads`."""
+        if self.uploads is None or self._no_patch or desc.size <= RESUMABLE_PIECE:
+            chunks = open_from(0)
+            try:
+                self.put_blob(repository, desc, chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+            return
+        try:
+            upload_resumable(self.session, repository, desc, open_from, self.uploads)
+        except RegistryError as exc:
+            if exc.status in (405, 501):  # no PATCH here: whole uploads from now on
+                self._no_patch = True
+                exc.temporary = True
+            raise
+        if not self.has_blob(repository, desc):  # size and digest, as the target serves them
+            raise RegistryError(
+                f"uploading blob {desc.digest.short} to {repository} at {self.name}: the "
+                "registry accepted the upload but does not serve the blob",
+                temporary=True,
+            )
 
     def repositories(self, limit: int = 1000) -> list[str]:
         """Repository names from the catalog (empty when the registry does not allow it)."""
