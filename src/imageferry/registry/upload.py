@@ -88,20 +88,7 @@ def upload_chunked(
     offset = 0
     while offset < desc.size:
         size = min(piece, desc.size - offset)
-        resp = session.request(
-            "PATCH",
-            location,
-            (push(repository),),
-            headers={
-                "Content-Type": _OCTETS,
-                "Content-Length": str(size),
-                "Content-Range": f"{offset}-{offset + size - 1}",
-            },
-            body=pieces.take(size),
-            ok=(202,),
-            what=what,
-        )
-        location = _next_location(session, resp.headers.get("Location"), location, what)
+        location = _patch(session, repository, location, offset, size, pieces.take(size), what)
         offset += size
     pieces.finish()
     session.request(
@@ -191,24 +178,38 @@ def _send_pieces(
     while offset < desc.size:
         size = min(piece, desc.size - offset)
         data = b"".join(pieces.take(size))  # read whole: a source fault never cuts a PATCH
-        resp = session.request(
-            "PATCH",
-            location,
-            (push(repository),),
-            headers={
-                "Content-Type": _OCTETS,
-                "Content-Length": str(size),
-                "Content-Range": f"{offset}-{offset + size - 1}",
-            },
-            body=[data],  # streamed: bounded by stalls, not by the exchange's timeout
-            ok=(202,),
-            what=what,
-        )
-        location = _next_location(session, resp.headers.get("Location"), location, what)
+        # sent as a stream: bounded by stalls, not by the exchange's timeout
+        location = _patch(session, repository, location, offset, size, [data], what)
         offset += size
         book.put(key, Held(location, offset))
     pieces.finish()
     return location
+
+
+def _patch(
+    session: RegistrySession,
+    repository: str,
+    location: str,
+    offset: int,
+    size: int,
+    body: Iterable[bytes],
+    what: str,
+) -> str:
+    """Send bytes ``offset``..``offset + size - 1`` of the blob; returns the next location."""
+    resp = session.request(
+        "PATCH",
+        location,
+        (push(repository),),
+        headers={
+            "Content-Type": _OCTETS,
+            "Content-Length": str(size),
+            "Content-Range": f"{offset}-{offset + size - 1}",
+        },
+        body=body,
+        ok=(202,),
+        what=what,
+    )
+    return _next_location(session, resp.headers.get("Location"), location, what)
 
 
 def _commit(
