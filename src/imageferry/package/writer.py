@@ -10,7 +10,6 @@ naming the folder and the space still needed; the journal stays whole.
 from __future__ import annotations
 
 import datetime
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,21 +19,19 @@ from pathlib import Path
 from imageferry import __version__
 from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
-from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest
+from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
-from imageferry.package.compress import compress_tar
 from imageferry.package.filehash import RunningHash
+from imageferry.package.finishing import blob_records, check_limit, compress_files, layout_entries
 from imageferry.package.journal import SUFFIX, Journal
 from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs, plan_layout
 from imageferry.package.meta import (
     META_SUFFIX,
     BaseRecord,
-    BlobRecord,
     DataFileRecord,
     ImageRecord,
     PackageMeta,
-    PartRecord,
     ReferrerRecord,
     dump_meta,
     required_version,
@@ -372,7 +369,7 @@ class PackageWriter:
             raise PackageError(f"internal: {len(missing)} blob(s) were never written")
         ends = list(layout.ends)
         if self.base is None:
-            entries = self._layout_entries(images)
+            entries = layout_entries(images, self._items)
             k = self._layout_file(entries)
             if k == len(ends):  # every file is full to the limit: one more for index.json
                 with open_no_link(self.data_path(k, raw=True), "wb"):
@@ -384,9 +381,9 @@ class PackageWriter:
                 f.write(END_OF_ARCHIVE)
                 f.truncate()
                 sync(f)
-        frames = self._compress(len(ends))
-        self._check_limit(len(ends))
-        blobs = self._blob_records(frames)
+        frames = compress_files(self.data_path, len(ends), self.compression)
+        check_limit(self.data_path, len(ends), self.budget)
+        blobs = blob_records(self._items, self.layout, frames, self.data_path)
         meta = PackageMeta(
             tool=f"imageferry {__version__}",
             created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -407,29 +404,6 @@ class PackageWriter:
         self.journal.remove()
         return final
 
-    def _layout_entries(self, images: list[ImageRecord]) -> list[tuple[str, bytes]]:
-        """``oci-layout`` and ``index.json``: a full package extracted is an OCI layout."""
-        index = {
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [
-                {
-                    "mediaType": img.media_type,
-                    "digest": img.digest,
-                    "size": self._items[img.digest].size,
-                    "annotations": {
-                        "org.opencontainers.image.ref.name": _ref_name(img),
-                        "io.containerd.image.name": _ref_name(img),
-                    },
-                }
-                for img in images
-            ],
-        }
-        return [
-            ("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode()),
-            ("index.json", json.dumps(index, indent=2).encode()),
-        ]
-
     def _layout_file(self, entries: list[tuple[str, bytes]]) -> int:
         """Data file 0, or with a size limit the first file with room for ``entries``."""
         if self.budget is None:
@@ -447,80 +421,11 @@ class PackageWriter:
                 end += entry_size(len(data))
         return end
 
-    def _compress(self, files: int) -> dict[int, dict[int, int]]:
-        if self.compression != "zstd":
-            return {}
-        frames = {}
-        for k in range(files):
-            raw, packed = self.data_path(k, raw=True), self.data_path(k)
-            try:
-                frames[k] = compress_tar(raw, packed)
-                with open_no_link(packed, "r+b") as f:
-                    sync(f)  # on disk before its .tar goes
-            except BaseException:
-                packed.unlink(missing_ok=True)
-                raise
-            raw.unlink()
-        return frames
-
-    def _check_limit(self, files: int) -> None:
-        """No data file may pass the limit; the plan makes sure, this proves it."""
-        if self.budget is None:
-            return
-        for k in range(files):
-            size = self.data_path(k).stat().st_size
-            if size > self.budget.limit:
-                raise PackageError(
-                    f"internal: {self.data_path(k).name} has {size} bytes, more than the "
-                    f"{self.budget.limit} allowed; no meta file was written"
-                )
-
-    def _blob_records(self, frames: dict[int, dict[int, int]]) -> list[BlobRecord]:
-        records = []
-        for digest, item in sorted(self._items.items()):
-            slot = self.layout.slots.get(digest)
-            if slot is None:
-                records.append(
-                    BlobRecord(digest=digest, size=item.size, media_type=item.media_type)
-                )
-                continue
-            if slot.split:
-                parts = [self._part_record(p, frames) for p in slot.parts]
-                records.append(
-                    BlobRecord(
-                        digest=digest, size=item.size, media_type=item.media_type, parts=parts
-                    )
-                )
-                continue
-            records.append(
-                BlobRecord(
-                    digest=digest,
-                    size=item.size,
-                    media_type=item.media_type,
-                    file=self.data_path(slot.file).name,
-                    offset=slot.data_offset,
-                    frame=frames[slot.file][slot.offset] if frames else None,
-                )
-            )
-        return records
-
-    def _part_record(self, piece: Piece, frames: dict[int, dict[int, int]]) -> PartRecord:
-        return PartRecord(
-            file=self.data_path(piece.file).name,
-            offset=piece.data_offset,
-            size=piece.size,
-            frame=frames[piece.file][piece.offset] if frames else None,
-        )
-
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
         running = self._hashes.get(k) if self.compression != "zstd" else None
         digest = running.finish(progress) if running else sha256_file(path, progress)
         return DataFileRecord(name=path.name, size=path.stat().st_size, sha256=digest)
-
-
-def _ref_name(img: ImageRecord) -> str:
-    return f"{img.repository}:{img.tag}" if img.tag else f"{img.repository}@{img.digest}"
 
 
 def _same_items(layout: Layout, items: list[Item]) -> bool:
