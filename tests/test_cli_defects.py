@@ -158,3 +158,11 @@ def test_the_cli_speaks_chinese_when_asked(source, cli, tmp_path):
     english = cli("copy", "demo/app0:1.0", "--to", "http://127.0.0.1:1", "--retries", "0",
                   "--lang", "en_US")  # fmt: skip
     assert "not done" in english.stdout
+
+
+def test_a_package_folder_that_cannot_be_made_is_a_message(source, cli, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    result = cli("save", "demo/app0:1.0", "--from", source.url, "-o", "a-file/packages")
+    assert result.returncode == 2, result.output
+    assert "cannot make the package folder" in result.stderr and "-o" in result.stderr
+    assert "internal error" not in result.output

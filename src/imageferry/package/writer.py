@@ -122,7 +122,13 @@ class PackageWriter:
             stem = f"{prefix}_{kind}_{now:%Y%m%d%H%M}"
             if list(folder.glob(f"{stem}_*")) or (folder / f"{stem}{SUFFIX}").exists():
                 stem = f"{prefix}_{kind}_{now:%Y%m%d%H%M%S}"
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise PackageError(
+                    f"cannot make the package folder {folder}: {exc.strerror or exc}; "
+                    "choose a folder you can write to with -o (the window: Change folder)"
+                ) from None
             journal = Journal(folder / f"{stem}{SUFFIX}", fingerprint)
         writer = cls(
             folder,
