@@ -148,9 +148,7 @@ class BlobCache:
         if folder is None:
             raise OSError(f"cache folder {self.root / 'tmp'} is a link or not a folder")
         path = folder / f"{secrets.token_hex(8)}.part"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+        return path, _create_new(path)
 
     def new_partial(self, digest: Digest) -> tuple[Path, BinaryIO]:
         """A new file for ``digest``'s bytes in ``partial/``: a run killed while writing it
@@ -159,9 +157,7 @@ class BlobCache:
         if folder is None:
             raise OSError(f"cache folder {self.root / 'partial'} is a link or not a folder")
         path = folder / f"{digest.algorithm}-{digest.hex}.{secrets.token_hex(8)}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-        return path, os.fdopen(os.open(path, flags, 0o644), "wb")
+        return path, _create_new(path)
 
     def park(self, path: Path) -> None:
         """A partial file no one writes any more (its reader stopped): free to continue."""
@@ -331,3 +327,10 @@ def _listdir(folder: Path | None) -> list[str]:
         return os.listdir(folder)
     except OSError:
         return []
+
+
+def _create_new(path: Path) -> BinaryIO:
+    """``path`` created for writing: it must not exist yet, and is never a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(path, flags, 0o644), "wb")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
 from imageferry.core.manifest import Descriptor
 from imageferry.registry.auth import push
+from imageferry.registry.exchange import Reply
 from imageferry.registry.session import RegistrySession
 from imageferry.registry.uploadbook import Held, UploadBook
 
@@ -91,15 +92,7 @@ def upload_chunked(
         location = _patch(session, repository, location, offset, size, pieces.take(size), what)
         offset += size
     pieces.finish()
-    session.request(
-        "PUT",
-        _with_digest(location, desc),
-        (push(repository),),
-        headers={"Content-Type": _OCTETS, "Content-Length": "0"},
-        body=b"",
-        ok=(201,),
-        what=what,
-    )
+    _close_upload(session, repository, location, desc, what)
 
 
 def upload_resumable(
@@ -186,6 +179,21 @@ def _send_pieces(
     return location
 
 
+def _close_upload(
+    session: RegistrySession, repository: str, location: str, desc: Descriptor, what: str
+) -> Reply:
+    """The empty PUT that ends an upload session: the registry checks the digest here."""
+    return session.request(
+        "PUT",
+        _with_digest(location, desc),
+        (push(repository),),
+        headers={"Content-Type": _OCTETS, "Content-Length": "0"},
+        body=b"",
+        ok=(201,),
+        what=what,
+    )
+
+
 def _patch(
     session: RegistrySession,
     repository: str,
@@ -222,15 +230,7 @@ def _commit(
     what: str,
 ) -> None:
     try:
-        resp = session.request(
-            "PUT",
-            _with_digest(location, desc),
-            (push(repository),),
-            headers={"Content-Type": _OCTETS, "Content-Length": "0"},
-            body=b"",
-            ok=(201,),
-            what=what,
-        )
+        resp = _close_upload(session, repository, location, desc, what)
     except RegistryError as exc:
         if exc.status in (400, 404, 416):
             book.drop(key)  # wrong bytes in the session, or the session is gone
