@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_copy import timed
+from bench_copy import run_skopeo, timed
 from floor import Floor
 
 from imageferry.testing.registry_server import RegistryServer, start_registry
@@ -81,26 +81,9 @@ def ours(runs: int, measure: Callable[[int], float]) -> tuple[float, int]:
     return median(runs, measure), max(_RSS)
 
 
-def skopeo_sync(src: str, lines: list[str], dst: RegistryServer, cwd: Path) -> float:
-    images: dict[str, list[str]] = {}
-    for line in lines:
-        repo, tag = line.rsplit(":", 1)
-        images.setdefault(repo, []).append(tag)
-    (cwd / "sync.yaml").write_text(json.dumps({src: {"tls-verify": False, "images": images}}))
-    cmd = [
-        "skopeo",
-        "sync",
-        "--src",
-        "yaml",
-        "--dest",
-        "docker",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        "sync.yaml",
-        dst.host,
-    ]
-    seconds, _, code = timed(cmd, cwd)
+def skopeo_sync(src: RegistryServer, lines: list[str], dst: RegistryServer, cwd: Path) -> float:
+    """``skopeo sync`` of ``lines`` (bench_copy's invocation), in seconds; it must succeed."""
+    seconds, _, code = run_skopeo(src, dst, lines, cwd)
     assert code == 0, "skopeo sync failed"
     return seconds
 
@@ -154,7 +137,7 @@ def main() -> int:
             noop_dst = registry("noop-if")
             ferry("copy", "-l", "list.txt", "--from", src.url, "--to", noop_dst.url, cwd=work)
             sk_dst = registry("noop-sk")
-            skopeo_sync(src.host, lines, sk_dst, work)
+            skopeo_sync(src, lines, sk_dst, work)
             rows.append(
                 (
                     "same copy again (nothing to do)",
@@ -172,7 +155,7 @@ def main() -> int:
                         ),
                     ),
                     "skopeo sync",
-                    median(args.runs, lambda k: skopeo_sync(src.host, lines, sk_dst, work)),
+                    median(args.runs, lambda k: skopeo_sync(src, lines, sk_dst, work)),
                 )
             )
             rows.append(

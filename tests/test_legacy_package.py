@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from support.packages import compress, legacy_entries, tar_of
+from support.packages import write_image_transmit
 from support.verify import assert_image_copied, get_manifest
 
 SKIP = "https://last.img/skip/it:"
@@ -29,27 +29,17 @@ def write_legacy_package(
     stem: str = "img_full_202106122344",
 ) -> Path:
     """The files image-transmit writes: data tars of <hex>.<suffix> entries, and the meta."""
-    folder.mkdir(parents=True, exist_ok=True)
-    manifests, blobs, entries = legacy_entries(source, samples, skip, base or "base_meta.yaml")
-    names = sorted(entries)
-    datafiles = {}
-    for i, part in enumerate((names[::2], names[1::2])):
-        data = compress(tar_of([entries[h] for h in part]), compressor)
-        name = f"{stem}_{i}.{compressor}"
-        (folder / name).write_bytes(data)
-        datafiles[name] = len(data)
-    if base:
-        manifests[f"{SKIP}{base}"] = ""
-    meta = {
-        "datafiles": datafiles,
-        "compressor": compressor,
-        "blobs": blobs,
-        "manifests": manifests,
-        "blobdoing": {},
-    }
-    path = folder / f"{stem}_meta.yaml"
-    path.write_text(yaml.safe_dump(meta, allow_unicode=True))
-    return path
+    return write_image_transmit(
+        folder,
+        source,
+        samples,
+        says=compressor,
+        actual=compressor,
+        skip=skip,
+        stem=stem,
+        base=base or "base_meta.yaml",
+        suffix=compressor,
+    )
 
 
 @pytest.mark.parametrize("compressor", ["tar", "zstd"])

@@ -154,17 +154,20 @@ def write_image_transmit(
     skip: set[str] = frozenset(),
     stem: str = "img_full_202106122344",
     files: int = 2,
+    base: str = "base_meta.yaml",
+    suffix: str = "tar",
 ) -> Path:
-    """An image-transmit package: meta says ``compressor: says``, the bytes are ``actual``."""
+    """An image-transmit package: meta says ``compressor: says``, the bytes are ``actual``;
+    with ``skip``, an incremental one leaving those blobs to the package ``base``."""
     folder.mkdir(parents=True, exist_ok=True)
-    manifests, blobs, entries = legacy_entries(source, samples, skip)
+    manifests, blobs, entries = legacy_entries(source, samples, skip, base)
     if skip:
-        manifests[f"{SKIP}base_meta.yaml"] = ""
+        manifests[f"{SKIP}{base}"] = ""
     names = sorted(entries)
     datafiles = {}
     for i in range(files):
         data = compress(tar_of([entries[h] for h in names[i::files]]), actual)
-        name = f"{stem}_{i}.tar"
+        name = f"{stem}_{i}.{suffix}"
         (folder / name).write_bytes(data)
         datafiles[name] = len(data)
     meta = {
