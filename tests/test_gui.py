@@ -130,6 +130,8 @@ def test_check_f5_shows_a_row_per_line_and_offers_the_missing_one(window, source
     missing = [r for r in rows if not r.ok]
     assert missing[0].line == 14 and missing[0].missing
     assert "1 failed" in app.status.stage.cget("text")
+    assert "Images: 12/13 done, 1 failed" in app.status.counts.cget("text")
+    assert app.status.numbers.cget("text") == ""  # a check moves no bytes
     assert app.retry.winfo_ismapped()
     app.retry.invoke()
     assert app.list.get().strip() == "no/such:1 -> other/name:2"  # as the user wrote it

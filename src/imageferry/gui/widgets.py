@@ -157,10 +157,13 @@ class StatusPanel(ttk.Frame):
             for t in snap.targets
         ] or [
             _("Images: {done}/{total} done, {failed} failed").format(
-                done=snap.images_done, total=snap.images_total, failed=snap.images_failed
+                done=snap.images_done - snap.images_failed,  # as for targets: what got through
+                total=snap.images_total,
+                failed=snap.images_failed,
             )
         ]
         self.counts.configure(text="\n".join(rows))
+        moved = snap.bytes_total or snap.bytes_read  # a check moves no bytes: say nothing
         self.numbers.configure(
             text=_("{done} of {total} · {speed}/s · {eta} left").format(
                 done=human_bytes(snap.bytes_done),
@@ -168,6 +171,8 @@ class StatusPanel(ttk.Frame):
                 speed=human_bytes(snap.speed),
                 eta=human_seconds(snap.eta if running else None),
             )
+            if moved
+            else ""
         )
         fraction = snap.fraction
         self.bar.configure(value=0 if fraction is None else fraction * 1000)
