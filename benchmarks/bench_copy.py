@@ -83,13 +83,18 @@ def run_imageferry(src: RegistryServer, dst: RegistryServer, lines: list[str], w
     )
 
 
-def run_skopeo(src: RegistryServer, dst: RegistryServer, lines: list[str], work: Path):
+def sync_spec(src: RegistryServer, lines: list[str], work: Path) -> None:
+    """``work/sync.yaml``: the image list as ``skopeo sync --src yaml`` reads it."""
     images: dict[str, list[str]] = {}
     for line in lines:
         repo, tag = line.rsplit(":", 1)
         images.setdefault(repo, []).append(tag)
     spec = {src.host: {"tls-verify": False, "images": images}}
     (work / "sync.yaml").write_text(json.dumps(spec))
+
+
+def run_skopeo(src: RegistryServer, dst: RegistryServer, lines: list[str], work: Path):
+    sync_spec(src, lines, work)
     return timed(
         [
             "skopeo",

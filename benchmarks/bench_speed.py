@@ -1,15 +1,22 @@
-"""Issue 10's table: imageferry against the floor (benchmarks/floor.py) and skopeo, one run.
+"""Issue 10's table: imageferry against the floor, skopeo and image-transmit, one run.
 
-Every row is the median of ``--runs`` (default 3) repetitions, each tool on
-fresh target registries in the same run. Talks only to 127.0.0.1.
+Every tool runs as its own process on the same registries, the tools of a row
+interleaved run by run (imageferry, floor, skopeo, image-transmit, then again),
+each copy or load into a fresh target registry. A figure is the median of
+``--runs`` (default 3). Talks only to 127.0.0.1.
 
-    .venv/bin/python benchmarks/bench_speed.py [--runs 3]
+    .venv/bin/python benchmarks/bench_speed.py [--runs 3] [--image-transmit PATH]
+
+image-transmit (github.com/wct-devops/image-transmit) is measured when
+``--image-transmit`` names a binary of it; none is shipped or built here.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -17,11 +24,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_copy import run_skopeo, timed
+from bench_copy import run_skopeo, sync_spec
 from floor import Floor
 
+import imageferry
 from imageferry.testing.registry_server import RegistryServer, start_registry
 
 SEED = """
@@ -52,6 +61,14 @@ else:  # 60 small images, about 7 MB in all
         out["lines"].append(f"small/img{i % 20}:t{i}")
 print(json.dumps(out))
 """
+FLOOR = str(Path(__file__).with_name("floor.py"))
+
+
+def skopeo(src: RegistryServer, dst: RegistryServer, lines: list[str], work: Path):
+    """``skopeo sync`` of ``lines`` (bench_copy's invocation): seconds and peak RSS."""
+    seconds, rss, code = run_skopeo(src, dst, lines, work)
+    assert code == 0, "skopeo sync failed"
+    return seconds, rss
 
 
 def seed(url: str, kind: str) -> dict:
@@ -65,204 +82,239 @@ def exe() -> str:
     return shutil.which("imageferry") or str(Path(sys.executable).parent / "imageferry")
 
 
-_RSS: list[int] = []  # peak RSS of every imageferry run since the last ours()
+def run(cmd: list[str], cwd: Path, what: str) -> tuple[float, int]:
+    """Seconds and peak RSS of one command, which must succeed; its output in cwd/out.txt."""
+    with open(cwd / "out.txt", "wb") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status)
+    assert code == 0, f"{what} failed ({code}): {(cwd / 'out.txt').read_text()[-2000:]}"
+    return seconds, usage.ru_maxrss * 1024
 
 
-def ferry(*args: str, cwd: Path) -> float:
-    seconds, rss, code = timed([exe(), *args, "--log", str(cwd / "bench.log")], cwd)
-    assert code == 0, f"imageferry {args[0]} failed ({code})"
-    _RSS.append(rss)
-    return seconds
+@dataclass
+class Row:
+    name: str
+    goal: tuple[str, float]  # (yardstick, highest ratio allowed)
+    tools: dict[str, Callable[[int], tuple[float, int]]]
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    rss: int = 0
+
+    def measure(self, runs: int) -> Row:
+        for k in range(runs):
+            for tool, fn in self.tools.items():
+                seconds, rss = fn(k)
+                self.seconds.setdefault(tool, []).append(seconds)
+                if tool == "imageferry":
+                    self.rss = max(self.rss, rss)
+        return self
+
+    def median(self, tool: str) -> float:
+        return statistics.median(self.seconds[tool])
 
 
-def ours(runs: int, measure: Callable[[int], float]) -> tuple[float, int]:
-    """Median seconds of imageferry's runs, and the highest peak RSS among them."""
-    _RSS.clear()
-    return median(runs, measure), max(_RSS)
+class Bench:
+    def __init__(self, root: Path, transmit: str | None) -> None:
+        self.root, self.transmit = root, transmit
+        self.servers: list[RegistryServer] = []
+        self.count = 0
+
+    def registry(self, name: str) -> RegistryServer:
+        self.count += 1
+        s = start_registry(self.root / f"{name}-{self.count}")
+        self.servers.append(s)
+        return s
+
+    def folder(self, name: str) -> Path:
+        self.count += 1
+        path = self.root / f"{name}-{self.count}"
+        path.mkdir()
+        return path
+
+    def ferry(self, work: Path, *args: str) -> tuple[float, int]:
+        return run([exe(), *args, "--log", str(work / "bench.log")], work, f"imageferry {args[0]}")
+
+    def floor(self, work: Path, *args: str) -> tuple[float, int]:
+        return run([sys.executable, FLOOR, *args], work, "floor")
+
+    def it_folder(self, src: RegistryServer, dst: RegistryServer | None, lines: list[str]) -> Path:
+        """A working folder for one image-transmit run: its cfg.yaml and list."""
+        work = self.folder("it")
+        target = f"target:\n- name: dst\n  registry: {dst.url}\n" if dst else ""
+        (work / "cfg.yaml").write_text(
+            f"source:\n- name: src\n  registry: {src.url}\n{target}"
+            "maxconn: 5\nretries: 2\ncompressor: tar\n"
+        )
+        (work / "list.txt").write_text("\n".join(lines) + "\n")
+        return work
+
+    def it(self, work: Path, *args: str) -> tuple[float, int]:
+        assert self.transmit
+        seconds, rss = run([self.transmit, *args], work, "image-transmit")
+        said = (work / "out.txt").read_text()
+        assert "with 0 failed" in said, f"image-transmit failed: {said[-2000:]}"
+        return seconds, rss
 
 
-def skopeo_sync(src: RegistryServer, lines: list[str], dst: RegistryServer, cwd: Path) -> float:
-    """``skopeo sync`` of ``lines`` (bench_copy's invocation), in seconds; it must succeed."""
-    seconds, _, code = run_skopeo(src, dst, lines, cwd)
-    assert code == 0, "skopeo sync failed"
-    return seconds
+def it_meta(work: Path) -> Path:
+    return next((work / "data").glob("*/*_meta.yaml"))
 
 
-def in_process(fn: Callable[[], None]) -> float:
-    start = time.monotonic()
-    fn()
-    return time.monotonic() - start
+def copy_rows(b: Bench, kind: str, src: RegistryServer, data: dict, runs: int) -> list[Row]:
+    lines = data["lines"]
+    work = b.folder(f"{kind}-work")
+    (work / "list.txt").write_text("\n".join(lines) + "\n")
+
+    def fresh(fn: Callable[[RegistryServer], tuple[float, int]]) -> Callable:
+        return lambda k: fn(b.registry(kind))
+
+    tools = {
+        "imageferry": fresh(
+            lambda d: b.ferry(work, "copy", "-l", "list.txt", "--from", src.url, "--to", d.url)
+        ),
+        "floor": fresh(lambda d: b.floor(work, "copy", src.url, d.url, "list.txt")),
+        "skopeo": fresh(lambda d: skopeo(src, d, lines, work)),
+    }
+    if b.transmit:
+        tools["image-transmit"] = fresh(
+            lambda d: b.it(b.it_folder(src, d, lines), "-src=src", "-dst=dst", "-lst=list.txt")
+        )
+    name = f"copy {len(lines)} images" + (", shared bases" if kind == "shared" else " (7 MB)")
+    rows = [Row(name, ("floor", 1.2 if kind == "shared" else 1.1), tools).measure(runs)]
+    if kind != "shared":
+        return rows
+    full = {t: b.registry("noop") for t in tools}
+    b.ferry(work, "copy", "-l", "list.txt", "--from", src.url, "--to", full["imageferry"].url)
+    skopeo(src, full["skopeo"], lines, work)
+    noop = {
+        "imageferry": lambda k: b.ferry(
+            work, "copy", "-l", "list.txt", "--from", src.url, "--to", full["imageferry"].url
+        ),
+        "skopeo": lambda k: skopeo(src, full["skopeo"], lines, work),
+    }
+    if b.transmit:
+        it_work = b.it_folder(src, full["image-transmit"], lines)
+        b.it(it_work, "-src=src", "-dst=dst", "-lst=list.txt")
+        noop["image-transmit"] = lambda k: b.it(it_work, "-src=src", "-dst=dst", "-lst=list.txt")
+    rows.append(Row("same copy again (nothing to do)", ("skopeo", 1.0), noop).measure(runs))
+    return rows
 
 
-def median(runs: int, measure: Callable[[int], float]) -> float:
-    return statistics.median(measure(k) for k in range(runs))
+def package_rows(b: Bench, src: RegistryServer, data: dict, runs: int) -> list[Row]:
+    lines = data["lines"]
+    work = b.folder("pkg-work")
+    (work / "list.txt").write_text("\n".join(lines) + "\n")
+    it_full: list[Path] = []
+
+    def it_save(k: int) -> tuple[float, int]:
+        it_full.append(b.it_folder(src, None, lines))
+        return b.it(it_full[-1], "-src=src", "-lst=list.txt")
+
+    save = {
+        "imageferry": lambda k: b.ferry(
+            work, "save", "-l", "list.txt", "--from", src.url, "-o", f"pkg{k}"
+        ),
+        "floor": lambda k: b.floor(work, "save", src.url, f"fl{k}", "list.txt"),
+    }
+    if b.transmit:
+        save["image-transmit"] = it_save
+    goal = ("image-transmit", 1.0) if b.transmit else ("floor", 1.0)
+    rows = [Row("save 15 images", goal, save).measure(runs)]
+    meta = next((work / "pkg0").glob("*/*_meta.yaml"))
+    sync_spec(src, lines, work)
+    sync = ["skopeo", "sync", "--src", "yaml", "--dest", "dir", "--all", "--preserve-digests"]
+    subprocess.run(
+        [*sync, "sync.yaml", str(work / "skdir")], check=True, cwd=work, capture_output=True
+    )
+    load = {
+        "imageferry": lambda k: b.ferry(work, "load", str(meta), "--to", b.registry("load").url),
+        "skopeo": lambda k: run(
+            [
+                "skopeo",
+                "sync",
+                "--src",
+                "dir",
+                "--dest",
+                "docker",
+                "--dest-tls-verify=false",
+                "--preserve-digests",
+                "--all",
+                str(work / "skdir"),
+                f"{b.registry('load').host}/skopeo",
+            ],
+            work,
+            "skopeo sync from a dir",
+        ),
+    }
+    if b.transmit:
+        load["image-transmit"] = lambda k: b.it(
+            b.it_folder(src, b.registry("load"), lines), "-dst=dst", f"-img={it_meta(it_full[0])}"
+        )
+    rows.append(Row("load that package", ("skopeo", 0.6), load).measure(runs))
+    (work / "base.txt").write_text("\n".join(Floor(src.url).blob_digests(lines)))
+    seed(src.url, "changed")  # the next release moves 4 tags to new layers
+    inc = {
+        "imageferry": lambda k: b.ferry(
+            work, "save", "-l", "list.txt", "--from", src.url, "-o", f"inc{k}", "--base", str(meta)
+        ),
+        "floor": lambda k: b.floor(work, "save", src.url, f"fi{k}", "list.txt", "base.txt"),
+    }
+    if b.transmit:
+        inc["image-transmit"] = lambda k: b.it(
+            b.it_folder(src, None, lines),
+            "-src=src",
+            "-lst=list.txt",
+            f"-inc={it_meta(it_full[0])}",
+        )
+    goal = ("image-transmit", 2.0) if b.transmit else ("floor", 2.0)
+    rows.append(Row("incremental save (4 images changed)", goal, inc).measure(runs))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    tools = ["imageferry", "floor", "skopeo", "image-transmit"]
+    tools = [t for t in tools if any(t in r.seconds for r in rows)]
+    out = ["| what | " + " | ".join(tools) + " | target | met | imageferry peak RSS |"]
+    out.append("|---" * (len(tools) + 4) + "|")
+    for r in rows:
+        mine = r.median("imageferry")
+        cells = [f"{mine:.2f} s"]
+        for t in tools[1:]:
+            cells.append(
+                f"{r.median(t):.2f} s ({mine / r.median(t):.2f}×)" if t in r.seconds else ""
+            )
+        yard, limit = r.goal
+        met = "yes" if mine / r.median(yard) <= limit else "no"
+        cells += [f"≤ {limit}× {yard}", met, f"{r.rss / 2**20:.0f} MB"]
+        out.append(f"| {r.name} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--image-transmit", help="an image-transmit binary, to measure it too")
     args = parser.parse_args()
+    # An installed imageferry (a wheel, the one-file program) carries compiled modules; an
+    # editable checkout under PYTHONDONTWRITEBYTECODE would compile every module on every run.
+    compileall.compile_dir(Path(imageferry.__file__).parent, quiet=1)
     root = Path(tempfile.mkdtemp(prefix="imageferry-speed-"))
-    servers: list[RegistryServer] = []
-
-    def registry(name: str) -> RegistryServer:
-        s = start_registry(root / name)
-        servers.append(s)
-        return s
-
-    rows = []
+    b = Bench(root, args.image_transmit)
+    rows: list[Row] = []
     try:
         for kind in ("shared", "small"):
-            src = registry(f"{kind}-src")
+            src = b.registry(f"{kind}-src")
             data = seed(src.url, kind)
-            lines = data["lines"]
-            work = root / f"{kind}-work"
-            work.mkdir()
-            (work / "list.txt").write_text("\n".join(lines) + "\n")
-
-            def copy_ferry(k: int) -> float:
-                dst = registry(f"{kind}-if-{k}")
-                return ferry("copy", "-l", "list.txt", "--from", src.url, "--to", dst.url, cwd=work)
-
-            def copy_floor(k: int) -> float:
-                dst = registry(f"{kind}-fl-{k}")
-                return in_process(lambda: Floor(src.url).copy(dst.url, lines))
-
-            name = "copy 15 images, shared bases" if kind == "shared" else "copy 60 small images"
-            rows.append(
-                (name, *ours(args.runs, copy_ferry), "floor", median(args.runs, copy_floor))
-            )
-            if kind != "shared":
-                continue
-            noop_dst = registry("noop-if")
-            ferry("copy", "-l", "list.txt", "--from", src.url, "--to", noop_dst.url, cwd=work)
-            sk_dst = registry("noop-sk")
-            skopeo_sync(src, lines, sk_dst, work)
-            rows.append(
-                (
-                    "same copy again (nothing to do)",
-                    *ours(
-                        args.runs,
-                        lambda k: ferry(
-                            "copy",
-                            "-l",
-                            "list.txt",
-                            "--from",
-                            src.url,
-                            "--to",
-                            noop_dst.url,
-                            cwd=work,
-                        ),
-                    ),
-                    "skopeo sync",
-                    median(args.runs, lambda k: skopeo_sync(src, lines, sk_dst, work)),
-                )
-            )
-            rows.append(
-                (
-                    "save 15 images",
-                    *ours(
-                        args.runs,
-                        lambda k: ferry(
-                            "save", "-l", "list.txt", "--from", src.url, "-o", f"pkg{k}", cwd=work
-                        ),
-                    ),
-                    "floor save",
-                    median(
-                        args.runs,
-                        lambda k: in_process(lambda: Floor(src.url).save(work / f"fl{k}", lines)),
-                    ),
-                )
-            )
-            meta = next((work / "pkg0").glob("*/*_meta.yaml"))
-            subprocess.run(
-                [
-                    "skopeo",
-                    "sync",
-                    "--src",
-                    "yaml",
-                    "--dest",
-                    "dir",
-                    "--all",
-                    "--preserve-digests",
-                    "sync.yaml",
-                    str(work / "skdir"),
-                ],
-                check=True,
-                cwd=work,
-                capture_output=True,
-            )
-
-            def load_sk(k: int) -> float:
-                dst = registry(f"load-sk-{k}")
-                cmd = [
-                    "skopeo",
-                    "sync",
-                    "--src",
-                    "dir",
-                    "--dest",
-                    "docker",
-                    "--dest-tls-verify=false",
-                    "--preserve-digests",
-                    "--all",
-                    str(work / "skdir"),
-                    f"{dst.host}/skopeo",
-                ]
-                return timed(cmd, work)[0]
-
-            rows.append(
-                (
-                    "load that package",
-                    *ours(
-                        args.runs,
-                        lambda k: ferry(
-                            "load", str(meta), "--to", registry(f"load-if-{k}").url, cwd=work
-                        ),
-                    ),
-                    "skopeo sync from a dir",
-                    median(args.runs, load_sk),
-                )
-            )
-            base_blobs = frozenset(Floor(src.url).blob_digests(lines))
-            seed(src.url, "changed")  # the next release moves 4 tags to new layers
-            rows.append(
-                (
-                    "incremental save (4 images changed)",
-                    *ours(
-                        args.runs,
-                        lambda k: ferry(
-                            "save",
-                            "-l",
-                            "list.txt",
-                            "--from",
-                            src.url,
-                            "-o",
-                            f"inc{k}",
-                            "--base",
-                            str(meta),
-                            cwd=work,
-                        ),
-                    ),
-                    "floor save of what is new",
-                    median(
-                        args.runs,
-                        lambda k: in_process(
-                            lambda: Floor(src.url).save(work / f"fi{k}", lines, base_blobs)
-                        ),
-                    ),
-                )
-            )
+            rows += copy_rows(b, kind, src, data, args.runs)
+            if kind == "shared":
+                rows += package_rows(b, src, data, args.runs)
     finally:
-        for s in servers:
+        for s in b.servers:
             s.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print("| what | imageferry | yardstick | ratio | imageferry peak RSS |")
-    print("|---|---|---|---|---|")
-    for name, mine, rss, yard_name, yard in rows:
-        print(
-            f"| {name} | {mine:.2f} s | {yard_name} {yard:.2f} s | {mine / yard:.2f}× "
-            f"| {rss / 2**20:.0f} MB |"
-        )
+    print(table(rows))
     return 0
 
 

@@ -6,12 +6,19 @@ already got it, then the manifests (children first). No planning beyond
 reading the manifests, no HEAD checks, no retries, no progress. ``save``
 writes each blob once into one of N plain files. It is not a product: it
 exists to say how far imageferry is from the least a copier can do.
+
+It runs as its own process, like every tool it is compared with (start-up is
+work every copier does):
+
+    python floor.py copy SRC_URL DST_URL LIST
+    python floor.py save SRC_URL FOLDER LIST [SKIP]   # SKIP: digests of a base, one a line
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -152,3 +159,18 @@ class Floor:
         (folder / "floor_meta.json").write_text(
             json.dumps([[r, t, [m[0] for m in ms]] for r, t, ms in images])
         )
+
+
+def main(argv: list[str]) -> int:
+    verb, src, out, listing, *rest = argv
+    lines = Path(listing).read_text().split()
+    if verb == "copy":
+        Floor(src).copy(out, lines)
+    else:
+        skip = frozenset(Path(rest[0]).read_text().split()) if rest else frozenset()
+        Floor(src).save(Path(out), lines, skip)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
