@@ -30,7 +30,7 @@ class Choices:
     """The top row of the window."""
 
     source: str | None
-    target: str | None
+    targets: tuple[str, ...]
     maxconn: int
     retries: int
     incremental: bool = False
@@ -45,9 +45,9 @@ def _source(config: Config, choices: Choices) -> RegistryConfig:
 
 
 def _targets(config: Config, choices: Choices, required: bool) -> list[RegistryConfig]:
-    if required and not choices.target:
+    if required and not choices.targets:
         raise ConfigError("choose a target registry first")
-    return choose_targets(config, [choices.target] if choices.target else None, required)
+    return choose_targets(config, list(choices.targets), required)
 
 
 def _options(config: Config, choices: Choices) -> TransferOptions:

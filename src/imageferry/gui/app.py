@@ -129,7 +129,7 @@ class App:
             self.root.bind_all(key, _handler(handler))
 
     def _restore(self) -> None:
-        self.top.fill(self.config, self.state.source, self.state.target)
+        self.top.fill(self.config, self.state.source, self.state.targets)
         self.top.save_folder.set(self.state.save_folder or str(self.config_path.parent))
         self.list.set(self.state.list_text)
         self._show_config_error()
@@ -147,7 +147,7 @@ class App:
         choices = self.top.choices()
         self.state.list_text = self.list.get()
         self.state.source = choices.source or ""
-        self.state.target = choices.target or ""
+        self.state.targets = list(choices.targets)
         self.state.save_folder = self.top.save_folder.get()
         if not self.state.save(self.state_path):
             self.log.add(_("Cannot write {path}").format(path=self.state_path), "warning")
@@ -223,7 +223,7 @@ class App:
             return
         text = actions.describe_package(done.result)
         self.log.add(text)
-        target = self.top.target.get() or "?"
+        target = ", ".join(self.top.targets()) or "?"
         question = text + "\n\n" + _("Push these images to {target}?").format(target=target)
         if self.dialogs.confirm(_("Load package"), question):
             self._run(actions.load_job, meta, self.top.choices())
@@ -293,7 +293,7 @@ class App:
 
     def _restore_pickers(self) -> None:
         choices = self.top.choices()
-        self.top.fill(self.config, choices.source or "", choices.target or "")
+        self.top.fill(self.config, choices.source or "", list(choices.targets))
         self._show_config_error()
 
     def _show_config_error(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 STATE_NAME = "imageferry-gui.json"
@@ -14,7 +14,7 @@ STATE_NAME = "imageferry-gui.json"
 class GuiState:
     list_text: str = ""
     source: str = ""
-    target: str = ""
+    targets: list[str] = field(default_factory=list)
     save_folder: str = ""
     package_folder: str = ""
 
@@ -27,8 +27,14 @@ class GuiState:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known and isinstance(v, str)})
+        if isinstance(data.get("target"), str):  # written by a version with one target
+            data.setdefault("targets", [data["target"]])
+        targets = data.get("targets")
+        ok = isinstance(targets, list) and all(isinstance(t, str) for t in targets)
+        known = {f.name for f in fields(cls)} - {"targets"}
+        state = cls(**{k: v for k, v in data.items() if k in known and isinstance(v, str)})
+        state.targets = list(targets) if ok else []
+        return state
 
     def save(self, path: Path) -> bool:
         """Write atomically (a crash never leaves half a file); False when it cannot."""

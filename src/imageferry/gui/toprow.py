@@ -1,4 +1,4 @@
-"""The top row: source and target pickers, connections, retries, full/incremental, options."""
+"""The top row: source picker, targets (one or several), connections, retries, options."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class TopRow(ttk.Frame):
     def __init__(self, parent: tk.Misc, on_registries: Callable[[], None]) -> None:
         super().__init__(parent)
         self.source = tk.StringVar(self)
-        self.target = tk.StringVar(self)
+        self.target_flags: dict[str, tk.BooleanVar] = {}
         self.maxconn = tk.IntVar(self, 5)
         self.retries = tk.IntVar(self, 2)
         self.incremental = tk.BooleanVar(self, False)
@@ -25,7 +25,7 @@ class TopRow(ttk.Frame):
         self.cache = tk.BooleanVar(self, False)
         self.save_folder = tk.StringVar(self)
         self._source_box = self._picker(0, _("Source registry"), self.source)
-        self._target_box = self._picker(2, _("Target registry"), self.target)
+        self._target_menu = self._target_picker(2)
         self.registries = ttk.Button(self, text=_("Registries…"), command=on_registries)
         self.registries.grid(row=0, column=4, padx=(8, 0), sticky="w")
         self._spin(1, 0, _("Connections"), self.maxconn, 1, 64)
@@ -91,19 +91,45 @@ class TopRow(ttk.Frame):
         box.grid(row=0, column=column + 1, sticky="ew", padx=(0, 8), pady=2)
         return box
 
+    def _target_picker(self, column: int) -> tk.Menu:
+        """A drop-down of check marks: copy, watch and load go to every target ticked."""
+        ttk.Label(self, text=_("Target registries")).grid(
+            row=0, column=column, sticky="w", padx=(0, 4)
+        )
+        self.target_button = ttk.Menubutton(self, width=22)
+        self.target_button.grid(row=0, column=column + 1, sticky="ew", padx=(0, 8), pady=2)
+        menu = tk.Menu(self.target_button, tearoff=False)
+        self.target_button.configure(menu=menu)
+        return menu
+
+    def _show_targets(self) -> None:
+        chosen = self.targets()
+        self.target_button.configure(text=", ".join(chosen) if chosen else _("(none)"))
+
+    def set_targets(self, names: list[str], chosen: list[str]) -> None:
+        """Offer ``names``; tick those of ``chosen`` that exist, else the first one."""
+        kept = [n for n in chosen if n in names] or names[:1]
+        self._target_menu.delete(0, "end")
+        self.target_flags = {n: tk.BooleanVar(self, n in kept) for n in names}
+        for name, flag in self.target_flags.items():
+            self._target_menu.add_checkbutton(label=name, variable=flag, command=self._show_targets)
+        self._show_targets()
+
+    def targets(self) -> list[str]:
+        """The ticked targets, in cfg.yaml's order."""
+        return [name for name, flag in self.target_flags.items() if flag.get()]
+
     def _spin(self, row: int, column: int, label: str, var: tk.IntVar, lo: int, hi: int) -> None:
         ttk.Label(self, text=label).grid(row=row, column=column, sticky="w", padx=(0, 4))
         spin = ttk.Spinbox(self, from_=lo, to=hi, textvariable=var, width=5)
         spin.grid(row=row, column=column + 1, sticky="w", pady=2)
 
-    def fill(self, config: Config, source: str, target: str) -> None:
+    def fill(self, config: Config, source: str, targets: list[str]) -> None:
         """Names from cfg.yaml; the last used ones selected when they still exist."""
         sources = [r.display_name for r in config.source]
-        targets = [r.display_name for r in config.target]
         self._source_box.configure(values=sources)
-        self._target_box.configure(values=targets)
         self.source.set(source if source in sources else (sources[0] if sources else ""))
-        self.target.set(target if target in targets else (targets[0] if targets else ""))
+        self.set_targets([r.display_name for r in config.target], targets)
         self.maxconn.set(config.maxconn)
         self.retries.set(config.retries)
         self.single_file.set(config.singlefile)
@@ -116,7 +142,7 @@ class TopRow(ttk.Frame):
         folder = self.save_folder.get()
         return Choices(
             source=self.source.get() or None,
-            target=self.target.get() or None,
+            targets=tuple(self.targets()),
             maxconn=_int(self.maxconn),
             retries=_int(self.retries),
             incremental=self.incremental.get(),
