@@ -30,10 +30,11 @@ class GuiState:
         if isinstance(data.get("target"), str):  # written by a version with one target
             data.setdefault("targets", [data["target"]])
         targets = data.get("targets")
-        ok = isinstance(targets, list) and all(isinstance(t, str) for t in targets)
         known = {f.name for f in fields(cls)} - {"targets"}
-        state = cls(**{k: v for k, v in data.items() if k in known and isinstance(v, str)})
-        state.targets = list(targets) if ok else []
+        texts: dict[str, str] = {k: v for k, v in data.items() if k in known and isinstance(v, str)}
+        state = cls(**texts)  # type: ignore[arg-type]  # every field but targets is a str
+        if isinstance(targets, list) and all(isinstance(t, str) for t in targets):
+            state.targets = list(targets)
         return state
 
     def save(self, path: Path) -> bool:
