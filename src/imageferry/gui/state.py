@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STATE_NAME = "imageferry-gui.json"
@@ -30,12 +30,20 @@ class GuiState:
         if isinstance(data.get("target"), str):  # written by a version with one target
             data.setdefault("targets", [data["target"]])
         targets = data.get("targets")
-        known = {f.name for f in fields(cls)} - {"targets"}
-        texts: dict[str, str] = {k: v for k, v in data.items() if k in known and isinstance(v, str)}
-        state = cls(**texts)  # type: ignore[arg-type]  # every field but targets is a str
-        if isinstance(targets, list) and all(isinstance(t, str) for t in targets):
-            state.targets = list(targets)
-        return state
+        if not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+            targets = []
+
+        def text(key: str) -> str:
+            value = data.get(key)
+            return value if isinstance(value, str) else ""
+
+        return cls(
+            list_text=text("list_text"),
+            source=text("source"),
+            targets=list(targets),
+            save_folder=text("save_folder"),
+            package_folder=text("package_folder"),
+        )
 
     def save(self, path: Path) -> bool:
         """Write atomically (a crash never leaves half a file); False when it cannot."""
