@@ -73,9 +73,7 @@ def mo_bytes(messages: dict[str, str]) -> bytes:
         pos_id += len(kb) + 1
         pos_str += len(vb) + 1
     offsets = key_table + value_table
-    header = struct.pack(
-        "Iiiiiii", 0x950412DE, 0, len(keys), 7 * 4, 7 * 4 + len(keys) * 8, 0, 0
-    )
+    header = struct.pack("Iiiiiii", 0x950412DE, 0, len(keys), 7 * 4, 7 * 4 + len(keys) * 8, 0, 0)
     return header + struct.pack(f"{len(offsets)}i", *offsets) + ids + strs
 
 

@@ -49,23 +49,27 @@ def shoot(name: str) -> None:
     print("wrote", out)
 
 
-def one_language(lang: str, work: Path, proxy: FaultProxy, target: str, samples) -> None:
+def one_language(lang: str, work: Path, proxy: FaultProxy, targets: list[str], samples) -> None:
     import tkinter as tk
 
     from imageferry.gui.app import App
 
     folder = work / lang
     folder.mkdir()
-    name = "内网仓库" if lang == "zh_CN" else "airgap"
+    names = ("内网仓库", "备份仓库") if lang == "zh_CN" else ("airgap", "backup")
     (folder / "cfg.yaml").write_text(
         f"source:\n  - registry: {proxy.url}\n    name: harbor-dev\n"
-        f"target:\n  - registry: {target}\n    name: {name}\n"
-        "maxconn: 2\ncache:\n  pathname: cache\n",
+        "target:\n"
+        + "".join(
+            f"  - registry: {url}\n    name: {n}\n" for url, n in zip(targets, names, strict=True)
+        )
+        + "maxconn: 2\ncache:\n  pathname: cache\n",
         encoding="utf-8",
     )
     root = tk.Tk()
     app = App(root, folder / "cfg.yaml", lang)
     root.geometry(f"{W}x{H}+0+0")
+    app.top.set_targets(list(names), list(names))  # deliver to both
     lines = "\n".join(s.line for s in samples[:6])
     app.list.set(f"# release 2.4\n{lines}\nbig/model:1 -> ai/model:2024\nno/such:1\n")
     pump(root, lambda: True)
@@ -97,12 +101,13 @@ def main() -> int:
         proxy = FaultProxy(server.port)
         try:
             for lang in ("zh_CN", "en_US"):
-                target = start_registry(work / f"dst-{lang}")
+                targets = [start_registry(work / f"dst{k}-{lang}") for k in (1, 2)]
                 try:
-                    one_language(lang, work, proxy, target.url, samples)
+                    one_language(lang, work, proxy, [t.url for t in targets], samples)
                     gc.collect()  # Tk variables must go on this thread, not a worker's
                 finally:
-                    target.stop()
+                    for target in targets:
+                        target.stop()
         finally:
             proxy.stop()
             server.stop()
