@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError, UnsupportedManifestError
+
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -33,7 +38,7 @@ FOREIGN_LAYER_TYPES = (
 )
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Platform:
     os: str
     architecture: str

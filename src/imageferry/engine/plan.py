@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
@@ -40,6 +41,11 @@ from imageferry.engine.referrers import (
     missing_on,
     needs_fallback_index,
 )
+
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
@@ -77,7 +83,7 @@ class ImagePlan:
         return self.manifests[-1]
 
 
-@dataclass
+@lazy_dataclass
 class BlobJob:
     desc: Descriptor
     source_repository: str
