@@ -133,8 +133,9 @@ def _unbreakable_output() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _unbreakable_output()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

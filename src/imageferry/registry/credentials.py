@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +62,15 @@ def helper_run_options() -> dict[str, Any]:
     """
     options: dict[str, Any] = {"capture_output": True}
     if sys.platform == "win32":
+        import subprocess
+
         options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
     return options
 
 
 def _run_helper(helper: str, host: str, named_in: Path) -> Credentials | None:
+    import subprocess  # only a docker config that names a helper starts one
+
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
         raise ConfigError(
