@@ -331,3 +331,21 @@ def test_a_copy_command_builds_no_event_class_at_import():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_command_import_runs_without_collector_passes_and_leaves_it_on(source, tmp_path):
+    """The objects a command's import makes are frozen (no collector pass scans them again);
+    the collector is on again for the run, and a second main() in the process freezes no more."""
+    code = (
+        "import gc\n"
+        "from imageferry.cli.main import main\n"
+        f"args = ['check', {source.samples[0].line!r}, '--from', {source.url!r}]\n"
+        "assert main(args) == 0\n"
+        "first = gc.get_freeze_count()\n"
+        "assert main(args) == 0\n"
+        "print(gc.isenabled(), first > 10000, gc.get_freeze_count() <= first)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "True True True", done.stdout + done.stderr
