@@ -42,7 +42,7 @@ MAX_PAGES = 20
 MAX_INDEX = 4 * 1024 * 1024
 MAX_ENTRIES = 1000  # referrers of one subject
 _NO_API = (400, 404, 405, 406, 501)
-_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
+_NEXT_RE = r'<([^>]*)>\s*;[^,]*\brel="?next"?'  # compiled at first use (re's cache)
 
 
 @lazy_dataclass(frozen=True)
@@ -193,7 +193,7 @@ class ReferrerLookup:
             found += _entries(reply.data, f"{what} at {self.registry.name}")
             if len(found) > MAX_ENTRIES:
                 raise RegistryError(f"{what} at {self.registry.name}: more than {MAX_ENTRIES}")
-            link = _NEXT_RE.search(reply.headers.get("Link", "") or "")
+            link = re.search(_NEXT_RE, reply.headers.get("Link", "") or "", re.IGNORECASE)
             if link is None:
                 return found
             path = self._next(link.group(1), path, what)
