@@ -281,44 +281,6 @@ def test_model_checks_what_settings_and_meta_records_declare():
     ]
 
 
-def test_lazy_dataclass_is_a_dataclass_from_its_first_instance_on():
-    """core/lazydata.py: built at the first instance, by whichever thread comes first."""
-    import dataclasses
-    import threading
-
-    from imageferry.core.lazydata import lazy_dataclass
-
-    @lazy_dataclass(frozen=True)
-    class Point:
-        x: int
-        tags: tuple[str, ...] = ()
-
-        def __post_init__(self) -> None:
-            if self.x < 0:
-                raise ValueError("negative")
-
-    assert not dataclasses.is_dataclass(Point)  # nothing built at import
-    made: list[Point] = []
-    threads = [threading.Thread(target=lambda: made.append(Point(1))) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert made == [Point(1, ())] * 8 and len({hash(p) for p in made}) == 1
-    assert repr(made[0]).endswith(".Point(x=1, tags=())")
-    assert [f.name for f in dataclasses.fields(Point)] == ["x", "tags"]
-    assert dataclasses.replace(made[0], x=2).x == 2
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made[0].x = 3  # type: ignore[misc]
-    with pytest.raises(ValueError):
-        Point(-1)
-    with pytest.raises(TypeError):
-        Point()  # type: ignore[call-arg]
-    match made[0]:
-        case Point(x, tags):
-            assert (x, tags) == (1, ())
-
-
 def test_a_copy_command_builds_no_event_class_at_import():
     """Events a run may never send are dataclasses built at their first instance."""
     code = (

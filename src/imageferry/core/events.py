@@ -7,13 +7,13 @@ threads; a sink must be thread-safe (the CLI renderer locks, the GUI queues).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
     from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass
 else:
-    from imageferry.core.lazydata import lazy_dataclass
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 # What happened to one image on one target.
 ImageStatus = Literal["copied", "skipped", "failed", "cancelled"]
@@ -26,7 +26,7 @@ Level = Literal["info", "warning", "error"]
 StageName = Literal["verifying", "finishing"]
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class PlanReady:
     images: int
     blobs: int
@@ -48,7 +48,7 @@ class BlobDone:
     where: str  # target name and repository
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ImageDone:
     line: int
     source: str

@@ -8,7 +8,7 @@ so totals are known before the first byte moves.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken, wait_for
@@ -44,13 +44,14 @@ from imageferry.engine.referrers import (
 
 if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
     from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass
 else:
-    from imageferry.core.lazydata import lazy_dataclass
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Delivery:
     """One image to one target; ``error`` when that target could not even be asked."""
 
@@ -67,7 +68,7 @@ class Delivery:
         return not self.up_to_date and self.error is None
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ImagePlan:
     entry: ListEntry
     source: Reference
@@ -90,7 +91,7 @@ class BlobJob:
     destinations: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass
+@quick_dataclass
 class TransferPlan:
     images: list[ImagePlan]
     blobs: dict[str, BlobJob]
@@ -218,7 +219,7 @@ def resolve_plan(
     return plan
 
 
-@dataclass
+@quick_dataclass
 class _Planner:
     source: BlobSource
     targets: list[Target]
