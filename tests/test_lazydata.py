@@ -89,8 +89,29 @@ def test_quick_dataclass_answers_as_dataclass(options: dict[str, Any]):
         with pytest.raises(TypeError):
             hash(quick("a"))  # eq without frozen: unhashable, as dataclass makes it
     else:
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            quick("a").size = 3  # type: ignore[misc]
+        item = quick("a")
+        for attempt in (
+            lambda: setattr(item, "size", 3),
+            lambda: setattr(item, "other", 3),  # not a field: refused too
+            lambda: delattr(item, "size"),
+        ):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                attempt()
+        assert item.size == 0 and not hasattr(item, "other")
+
+
+def test_quick_frozen_dataclass_post_init_may_set_fields_as_dataclass_allows():
+    @quick_dataclass(frozen=True)
+    class Named:
+        text: str
+        upper: str = field(init=False, default="")
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "upper", self.text.upper())
+
+    assert Named("ab").upper == "AB" and Named("ab") == Named("ab")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Named("ab").upper = "x"  # type: ignore[misc]
 
 
 def test_quick_dataclass_keeps_what_the_class_defines_and_guards_recursion():

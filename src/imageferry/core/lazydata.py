@@ -5,8 +5,8 @@ Building a dataclass compiles its ``__init__``, ``__repr__``, ``__eq__`` (and, f
 source: ~0.5 ms a class on this project's machines, about a tenth of a copy's start-up
 over the ~40 classes a run imports.
 
-- ``quick_dataclass`` (same options as ``dataclass``) compiles only ``__init__`` and the
-  frozen guards; ``__repr__``, ``__eq__``, ``__hash__`` and the comparisons are shared
+- ``quick_dataclass`` (same options as ``dataclass``) compiles only ``__init__``;
+  ``__repr__``, ``__eq__``, ``__hash__``, the comparisons and the frozen guards are shared
   functions over the fields, with the same results as the generated ones.
 - ``lazy_dataclass`` does that at the class's first instance: events a run never sends
   (a rerun with nothing to copy sends no blob progress) never pay it. Not for a class that
@@ -75,10 +75,16 @@ def quick_dataclass(cls: C | None = None, /, **options: Any) -> Any:
         if options.get("unsafe_hash") or options.get("eq") is False:
             return dataclasses.dataclass(cls, **options)
         own = set(cls.__dict__)
-        rest = {k: v for k, v in options.items() if k not in ("repr", "order")}
+        frozen = bool(options.get("frozen"))
+        for name in ("__setattr__", "__delattr__") if frozen else ():
+            if name in own:
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+        rest = {k: v for k, v in options.items() if k not in ("repr", "order", "frozen")}
         made: type = dataclasses.dataclass(cls, repr=False, eq=False, **rest)
         want_repr, order = options.get("repr", True), options.get("order", False)
-        _add_methods(made, own, want_repr, order, bool(options.get("frozen")))
+        _add_methods(made, own, want_repr, order, frozen)
+        if frozen:
+            _freeze(made)
         return made
 
     return wrap if cls is None else wrap(cls)
@@ -105,6 +111,30 @@ def _add_methods(cls: type, own: set[str], want_repr: bool, order: bool, frozen:
         if name not in own:
             method.__qualname__ = f"{cls.__qualname__}.{name}"
             setattr(cls, name, method)
+
+
+def _freeze(cls: type) -> None:
+    """Frozen as ``dataclass`` freezes, without compiling two guards per class: each field
+    is set once (by ``__init__``), then never again; nothing is deleted. (``__init__`` is
+    the plain one, whose ``self.name = value`` comes through here.)"""
+    names = frozenset(f.name for f in dataclasses.fields(cls))
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls and name in names and name not in self.__dict__:
+            object.__setattr__(self, name, value)
+        elif type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        else:  # a subclass's own attribute
+            object.__setattr__(self, name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        object.__delattr__(self, name)
+
+    for method in (__setattr__, __delattr__):
+        method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
+        setattr(cls, method.__name__, method)
 
 
 _ORDER: dict[str, Callable[[tuple[Any, ...], tuple[Any, ...]], bool]] = {
