@@ -80,6 +80,8 @@ def quick_dataclass(cls: C | None = None, /, **options: Any) -> Any:
             if name in own:
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
         rest = {k: v for k, v in options.items() if k not in ("repr", "order", "frozen")}
+        if cls.__doc__ is None:  # else dataclass writes the signature there (inspect: slow)
+            cls.__doc__ = f"{cls.__name__}: {', '.join(cls.__dict__.get('__annotations__', ()))}"
         made: type = dataclasses.dataclass(cls, repr=False, eq=False, **rest)
         want_repr, order = options.get("repr", True), options.get("order", False)
         _add_methods(made, own, want_repr, order, frozen)
