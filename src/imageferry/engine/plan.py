@@ -231,7 +231,11 @@ class _Planner:
     apis: dict[int, bool] = field(default_factory=dict)  # target → has the referrers API
 
     def image(self, item: Pairing, retry: RetryPolicy) -> ImagePlan:
-        """The tagged manifest first, then the targets' digests, then (if needed) the rest."""
+        """The tagged manifest first, then the targets' digests, then (if needed) the rest.
+
+        An image every target has already (a copy's rerun) is not resolved further: its
+        referrers are looked up by the digests its tagged manifest names (its own and its
+        children's), so no child manifest is fetched for them."""
         entry, src, dsts = item
         found: list[ReferrerPlan] = []
         try:
@@ -246,15 +250,10 @@ class _Planner:
             ]
             deliveries = tuple(d for d, _ in asked)
             temporary = any(again for _, again in asked)
-            if isinstance(final, Manifest) and self._delivered(deliveries):
-                return ImagePlan(entry, src, deliveries, (final,), temporary=temporary)
-            manifests, blobs = retry.run(
-                lambda: resolve_children(self.source, src, top, chosen, self.platforms),
-                self.cancel,
-            )
+            subjects, manifests, blobs = self._contents(src, top, chosen, final, deliveries, retry)
             if self.referrers is not None:
                 finder = self.referrers
-                found = retry.run(lambda: finder.find(src.repository, manifests), self.cancel)
+                found = retry.run(lambda: finder.find(src.repository, subjects), self.cancel)
         except Cancelled:
             raise
         except ImageFerryError as exc:
@@ -269,14 +268,37 @@ class _Planner:
             entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found), temporary
         )
 
+    def _contents(
+        self,
+        src: Reference,
+        top: Manifest,
+        chosen: list[Descriptor] | None,
+        final: Manifest | Digest,
+        deliveries: tuple[Delivery, ...],
+        retry: RetryPolicy,
+    ) -> tuple[list[Manifest], list[Manifest], list[Descriptor]]:
+        """The subjects of referrers, the manifests to push and their blobs: for an image
+        every target has, the tagged manifest (and its children's digests) alone."""
+        if isinstance(final, Manifest) and self._delivered(deliveries):
+            return [*_stand_ins(chosen), final], [final], []
+        manifests, blobs = retry.run(
+            lambda: resolve_children(self.source, src, top, chosen, self.platforms), self.cancel
+        )
+        return manifests, manifests, blobs
+
     def _delivered(self, deliveries: tuple[Delivery, ...]) -> bool:
-        """Nothing to send anywhere, and the caller needs neither the contents nor referrers."""
+        """Nothing to send anywhere, and the caller needs no contents of what is there."""
         return (
             not self.resolve_delivered
-            and self.referrers is None
             and bool(deliveries)
             and not any(d.pending for d in deliveries)
         )
+
+
+def _stand_ins(children: list[Descriptor] | None) -> list[Manifest]:
+    """The children an index names, as the subjects of referrers (their digests are all
+    that a referrer lookup needs)."""
+    return [Manifest(b"", c.media_type, c.digest) for c in children or ()]
 
 
 def with_referrers(
