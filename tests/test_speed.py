@@ -24,6 +24,7 @@ from imageferry.package.filehash import RunningHash
 from imageferry.package.meta import load_meta
 from imageferry.registry import Registry, session
 from support.faultproxy import FaultProxy
+from support.verify import get_manifest
 
 HEAVY = ("pydantic", "yaml", "zstandard", "imageferry.package", "imageferry.cache", "tkinter")
 
@@ -279,3 +280,66 @@ def test_model_checks_what_settings_and_meta_records_declare():
         (("share",), "less_than"),
         (("inner", 0, "bad"), "extra_forbidden"),
     ]
+
+
+def test_a_copy_command_builds_no_event_class_at_import():
+    """Events a run may never send are dataclasses built at their first instance."""
+    code = (
+        "import dataclasses\n"
+        "import imageferry.cli.copy_cmd\n"
+        "from imageferry.core import events\n"
+        "print(sorted(n for n in ('BlobProgress', 'BlobDone', 'Message', 'StageStarted', "
+        "'StageProgress', 'TargetState', 'ImageChecked', 'WatchRound') "
+        "if dataclasses.is_dataclass(getattr(events, n))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_command_import_runs_without_collector_passes_and_leaves_it_on(source, tmp_path):
+    """The objects a command's import makes are frozen (no collector pass scans them again);
+    the collector is on again for the run, and a second main() in the process freezes no more."""
+    code = (
+        "import gc\n"
+        "from imageferry.cli.main import main\n"
+        f"args = ['check', {source.samples[0].line!r}, '--from', {source.url!r}]\n"
+        "assert main(args) == 0\n"
+        "first = gc.get_freeze_count()\n"
+        "assert main(args) == 0\n"
+        "print(gc.isenabled(), first > 10000, gc.get_freeze_count() <= first)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip().splitlines()[-1] == "True True True", done.stdout + done.stderr
+
+
+def test_rerun_finds_referrers_by_the_index_alone(new_registry, cli, tmp_path):
+    """A rerun with referrers (the default) fetches no child manifest of an index every
+    target has: its children's referrers are looked up by the digests the index names. A
+    signature added to a child since the last copy is still found and delivered."""
+    from support.referrers import SBOM_TYPE, attach
+    from test_referrers import build_signed
+
+    server = new_registry()
+    made = build_signed(server)
+    target = new_registry()
+    (tmp_path / "list.txt").write_text(made.list_text())
+    first = cli("copy", "-l", "list.txt", "--from", made.url, "--to", target.url)
+    assert first.returncode == 0, first.output
+    index = made.images["signed/multi:1"]
+    children = [str(c.digest) for c in index.children]
+    amd = made.client.get_manifest("signed/multi", children[0])
+    late = attach(made.client, "signed/multi", amd, SBOM_TYPE, b'{"spdx": "amd64, later"}')
+    proxy = FaultProxy(made.port)
+    try:
+        again = cli("copy", "-l", "list.txt", "--from", proxy.url, "--to", target.url, "--json")
+        assert again.returncode == 0, again.output
+        fetched = [p for m, p in proxy.log if m == "GET" and "/manifests/" in p]
+    finally:
+        proxy.stop()
+    assert [r["status"] for r in again.json()["images"]] == ["skipped"] * len(made.images)
+    assert again.json()["referrers"] == 1  # the new one only
+    assert not [p for p in fetched if any(c in p for c in children)], fetched
+    assert get_manifest(target.url, "signed/multi", late.digest) == late.manifest.raw
+    made.client.close()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from imageferry import __version__
 
 EXIT_USAGE = 2
+
+
+Sub = argparse._SubParsersAction  # the sub-command registry of the top-level parser
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +127,7 @@ def _verify(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _watch(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _watch(sub: Sub[_Parser]) -> None:
     watch = sub.add_parser(
         "watch",
         help="keep targets in step with new tags of the listed repositories (监控)",
@@ -152,15 +156,7 @@ def _watch(sub: argparse._SubParsersAction[_Parser]) -> None:
     _cache(watch)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="imageferry",
-        description="Move container images between registries without Docker.",
-        epilog="Exit codes: 0 all images done, 1 some failed, 2 bad input, 130 stopped.",
-    )
-    parser.add_argument("--version", action="version", version=f"imageferry {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _copy(sub: Sub[_Parser]) -> None:
     copy = sub.add_parser(
         "copy",
         help="copy images from a source to target registries (直传)",
@@ -173,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _referrers(copy)
     _cache(copy)
 
+
+def _save(sub: Sub[_Parser]) -> None:
     save = sub.add_parser(
         "save",
         help="save images into an offline package (下载)",
@@ -218,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     _referrers(save)
     _cache(save)
 
+
+def _load(sub: Sub[_Parser]) -> None:
     load = sub.add_parser(
         "load",
         help="push an offline package into target registries (上传)",
@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     _verify(load)
     _referrers(load)
 
+
+def _check(sub: Sub[_Parser]) -> None:
     check = sub.add_parser(
         "check",
         help="check an image list or a package (校验)",
@@ -243,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     _targets(check, "also say whether this target has each image")
     _platform(check)
     _verify(check)
-    _watch(sub)
+
+
+def _cache_command(sub: Sub[_Parser]) -> None:
     cache = sub.add_parser(
         "cache",
         help="show or trim the local blob cache",
@@ -255,7 +259,37 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--cache", metavar="DIR", help="cache folder (default: from cfg.yaml)")
     cache.add_argument("--json", action="store_true", help="print JSON")
     cache.add_argument("--log", metavar="FILE", default="imageferry.log", help="log file")
+
+
+def _gui(sub: Sub[_Parser]) -> None:
     gui = sub.add_parser("gui", help="open the window (窗口)")
     gui.add_argument("-c", "--config", metavar="CFG", help="config file")
     gui.add_argument("--lang", choices=["zh_CN", "en_US"], help="window language")
+
+
+COMMANDS: dict[str, Callable[[Sub[_Parser]], None]] = {
+    "copy": _copy,
+    "save": _save,
+    "load": _load,
+    "check": _check,
+    "watch": _watch,
+    "cache": _cache_command,
+    "gui": _gui,
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The grammar; for ``argv`` that starts with a command, only that command's part
+    (building all seven costs more than a rerun's planning takes; the answers are the same)."""
+    parser = _Parser(
+        prog="imageferry",
+        description="Move container images between registries without Docker.",
+        epilog="Exit codes: 0 all images done, 1 some failed, 2 bad input, 130 stopped.",
+    )
+    parser.add_argument("--version", action="version", version=f"imageferry {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    first = argv[0] if argv else None
+    for name, add in COMMANDS.items():
+        if first not in COMMANDS or first == name:
+            add(sub)
     return parser

@@ -5,9 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imageferry.core.errors import DigestMismatchError, InputError
+
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
 # Every algorithm imageferry verifies, with the length of its hex digest: the one table
 # for digests in references, package entry names and cache file names.
@@ -16,7 +21,7 @@ _ALGORITHMS = HEX_LENGTH
 _DIGEST_RE = re.compile(r"^([a-z0-9]+):([a-f0-9]+)$")
 
 
-@dataclass(frozen=True, order=True)
+@quick_dataclass(frozen=True, order=True)
 class Digest:
     algorithm: str
     hex: str

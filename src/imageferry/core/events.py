@@ -7,8 +7,13 @@ threads; a sink must be thread-safe (the CLI renderer locks, the GUI queues).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 # What happened to one image on one target.
 ImageStatus = Literal["copied", "skipped", "failed", "cancelled"]
@@ -21,7 +26,7 @@ Level = Literal["info", "warning", "error"]
 StageName = Literal["verifying", "finishing"]
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class PlanReady:
     images: int
     blobs: int
@@ -30,12 +35,12 @@ class PlanReady:
     referrers: int = 0  # signatures, SBOMs, attestations found with the images
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class BlobProgress:
     nbytes: int  # bytes just read from the source (or package)
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class BlobDone:
     digest: str
     size: int
@@ -43,7 +48,7 @@ class BlobDone:
     where: str  # target name and repository
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ImageDone:
     line: int
     source: str
@@ -53,13 +58,13 @@ class ImageDone:
     target_name: str = ""
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Message:
     level: Level
     text: str
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class StageStarted:
     """A package is being verified, or a save's data files hashed: ``total`` bytes to read."""
 
@@ -67,12 +72,12 @@ class StageStarted:
     total: int
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class StageProgress:
     nbytes: int  # bytes of the current stage just read
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class TargetState:
     target_name: str
     ref: str
@@ -80,7 +85,7 @@ class TargetState:
     error: str | None = None
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class ImageChecked:
     """``check``: one list line resolved and looked up (sent as each line finishes)."""
 
@@ -102,7 +107,7 @@ class ImageChecked:
         return self.exists and all(t.state == "same" for t in self.targets)
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class WatchRound:
     """``watch``: one round ended (sent after its images' events)."""
 

@@ -13,7 +13,7 @@ import re
 from imageferry.core.errors import InputError
 
 MAX_PREFIX = 64
-_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f/\\:<>"|?*]')
+_FORBIDDEN = r'[\x00-\x1f\x7f/\\:<>"|?*]'  # compiled at first use (re's cache)
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{dev}{n}" for dev in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]
 }
@@ -39,7 +39,7 @@ def _prefix_problem(prefix: str) -> str | None:
         return "is empty"
     if len(prefix) > MAX_PREFIX:
         return f"is longer than {MAX_PREFIX} characters"
-    bad = _FORBIDDEN.search(prefix)
+    bad = re.search(_FORBIDDEN, prefix)
     if bad:
         char = bad.group().encode("unicode_escape").decode("ascii")
         return f"contains '{char}', which is not allowed in a file name"

@@ -14,7 +14,7 @@ from imageferry.core.errors import InputError
 FAT32 = 4 * 1024**3 - 1
 MIN_FILE_SIZE = 1024 * 1024  # smaller data files would be mostly tar headers
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$", re.IGNORECASE)
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)(b?)\s*$"  # compiled at first use (re's cache)
 
 
 def parse_size(text: str | int, what: str = "--max-file-size") -> int:
@@ -31,7 +31,7 @@ def parse_size(text: str | int, what: str = "--max-file-size") -> int:
 
 
 def _parse_text(text: str, what: str) -> int:
-    m = _SIZE.match(text)
+    m = re.match(_SIZE, text, re.IGNORECASE)
     if m is None or (m.group(3) and not m.group(2)):
         raise InputError(
             f"{what}: '{text}' is not a size; write it like 500M, 2G, 4GiB, or fat32 "

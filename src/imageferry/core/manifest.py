@@ -8,11 +8,16 @@ index and OCI artifacts (any manifest with a config and layers, or with
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError, UnsupportedManifestError
+
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -33,7 +38,7 @@ FOREIGN_LAYER_TYPES = (
 )
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Platform:
     os: str
     architecture: str
@@ -57,7 +62,7 @@ class Platform:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Descriptor:
     media_type: str
     digest: Digest
@@ -89,7 +94,7 @@ class Descriptor:
         return self.media_type in FOREIGN_LAYER_TYPES and bool(self.urls)
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Manifest:
     """A manifest exactly as served. ``digest`` is the sha256 of ``raw``."""
 

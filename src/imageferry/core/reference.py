@@ -10,10 +10,16 @@ dashes; tags of word characters, dots and dashes (at most 128); digests
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError
+
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")
@@ -72,7 +78,7 @@ def check_tag(tag: str) -> str:
     return tag
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Reference:
     """A fully resolved image reference. ``host`` is empty only before resolution."""
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from imageferry.core.reference import check_host
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass(frozen=True)
+
+@quick_dataclass(frozen=True)
 class RegistryAddress:
     scheme: str  # "http" or "https"
     host: str  # host[:port] as used in image references

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.errors import Cancelled, ImageFerryError
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
+
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class RetryPolicy:
     retries: int = 2  # extra attempts after the first
     base_delay: float = 0.5

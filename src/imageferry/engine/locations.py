@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +16,16 @@ from imageferry.registry.uploadbook import FILE_NAME as UPLOADS_FILE
 from imageferry.registry.uploadbook import UploadBook
 
 if TYPE_CHECKING:  # imported when used: a copy needs no package code, nor a cache unless set
+    from dataclasses import dataclass as quick_dataclass
+
     from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
     from imageferry.cache.wrapper import CachedSource
     from imageferry.package.layout import Item
     from imageferry.package.meta import ImageRecord, PackageMeta, ReferrerRecord
     from imageferry.package.reader import PackageReader
     from imageferry.package.writer import PackageWriter
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
 _LAZY = {  # name → module, for ``from imageferry.engine.locations import PackageMeta``
     "BlobCache": "imageferry.cache.store",
@@ -71,7 +74,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Target:
     """A sink plus how image names change on the way there."""
 

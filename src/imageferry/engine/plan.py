@@ -8,7 +8,8 @@ so totals are known before the first byte moves.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
+from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
@@ -41,10 +42,16 @@ from imageferry.engine.referrers import (
     needs_fallback_index,
 )
 
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
+
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Delivery:
     """One image to one target; ``error`` when that target could not even be asked."""
 
@@ -61,7 +68,7 @@ class Delivery:
         return not self.up_to_date and self.error is None
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ImagePlan:
     entry: ListEntry
     source: Reference
@@ -77,14 +84,14 @@ class ImagePlan:
         return self.manifests[-1]
 
 
-@dataclass
+@lazy_dataclass
 class BlobJob:
     desc: Descriptor
     source_repository: str
     destinations: list[tuple[int, str]] = field(default_factory=list)
 
 
-@dataclass
+@quick_dataclass
 class TransferPlan:
     images: list[ImagePlan]
     blobs: dict[str, BlobJob]
@@ -212,7 +219,7 @@ def resolve_plan(
     return plan
 
 
-@dataclass
+@quick_dataclass
 class _Planner:
     source: BlobSource
     targets: list[Target]
@@ -224,7 +231,11 @@ class _Planner:
     apis: dict[int, bool] = field(default_factory=dict)  # target → has the referrers API
 
     def image(self, item: Pairing, retry: RetryPolicy) -> ImagePlan:
-        """The tagged manifest first, then the targets' digests, then (if needed) the rest."""
+        """The tagged manifest first, then the targets' digests, then (if needed) the rest.
+
+        An image every target has already (a copy's rerun) is not resolved further: its
+        referrers are looked up by the digests its tagged manifest names (its own and its
+        children's), so no child manifest is fetched for them."""
         entry, src, dsts = item
         found: list[ReferrerPlan] = []
         try:
@@ -239,15 +250,10 @@ class _Planner:
             ]
             deliveries = tuple(d for d, _ in asked)
             temporary = any(again for _, again in asked)
-            if isinstance(final, Manifest) and self._delivered(deliveries):
-                return ImagePlan(entry, src, deliveries, (final,), temporary=temporary)
-            manifests, blobs = retry.run(
-                lambda: resolve_children(self.source, src, top, chosen, self.platforms),
-                self.cancel,
-            )
+            subjects, manifests, blobs = self._contents(src, top, chosen, final, deliveries, retry)
             if self.referrers is not None:
                 finder = self.referrers
-                found = retry.run(lambda: finder.find(src.repository, manifests), self.cancel)
+                found = retry.run(lambda: finder.find(src.repository, subjects), self.cancel)
         except Cancelled:
             raise
         except ImageFerryError as exc:
@@ -262,14 +268,37 @@ class _Planner:
             entry, src, deliveries, tuple(manifests), tuple(blobs), None, tuple(found), temporary
         )
 
+    def _contents(
+        self,
+        src: Reference,
+        top: Manifest,
+        chosen: list[Descriptor] | None,
+        final: Manifest | Digest,
+        deliveries: tuple[Delivery, ...],
+        retry: RetryPolicy,
+    ) -> tuple[list[Manifest], list[Manifest], list[Descriptor]]:
+        """The subjects of referrers, the manifests to push and their blobs: for an image
+        every target has, the tagged manifest (and its children's digests) alone."""
+        if isinstance(final, Manifest) and self._delivered(deliveries):
+            return [*_stand_ins(chosen), final], [final], []
+        manifests, blobs = retry.run(
+            lambda: resolve_children(self.source, src, top, chosen, self.platforms), self.cancel
+        )
+        return manifests, manifests, blobs
+
     def _delivered(self, deliveries: tuple[Delivery, ...]) -> bool:
-        """Nothing to send anywhere, and the caller needs neither the contents nor referrers."""
+        """Nothing to send anywhere, and the caller needs no contents of what is there."""
         return (
             not self.resolve_delivered
-            and self.referrers is None
             and bool(deliveries)
             and not any(d.pending for d in deliveries)
         )
+
+
+def _stand_ins(children: list[Descriptor] | None) -> list[Manifest]:
+    """The children an index names, as the subjects of referrers (their digests are all
+    that a referrer lookup needs)."""
+    return [Manifest(b"", c.media_type, c.digest) for c in children or ()]
 
 
 def with_referrers(

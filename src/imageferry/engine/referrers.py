@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,10 +25,6 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.registry.client import Registry
-
-if TYPE_CHECKING:  # package code is imported only by the runs that read or write packages
-    from imageferry.package.meta import PackageMeta, ReferrerRecord
-    from imageferry.package.reader import PackageReader
 from imageferry.registry.referrers import (
     ReferrerLookup,
     artifact_type_of,
@@ -38,11 +33,20 @@ from imageferry.registry.referrers import (
     manifest_doc,
 )
 
+if TYPE_CHECKING:  # package code is imported only by the runs that read or write packages
+    from dataclasses import dataclass as lazy_dataclass
+    from dataclasses import dataclass as quick_dataclass  # built at its first instance
+
+    from imageferry.package.meta import PackageMeta, ReferrerRecord
+    from imageferry.package.reader import PackageReader
+else:
+    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
+
 MAX_DEPTH = 3  # a signature on an SBOM on an image: depth 2
 MAX_PER_IMAGE = 1000  # referrers of one image, all levels together
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ReferrerChoice:
     """Which referrers travel: none when not ``enabled``; only ``artifact_types`` if given."""
 
@@ -54,7 +58,7 @@ class ReferrerChoice:
         return not self.artifact_types or artifact_type in self.artifact_types
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class ReferrerPlan:
     """One referrer: its manifests (children first), blobs, and how it is named."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
@@ -30,8 +30,13 @@ from imageferry.engine.referrers import (
     source_lookup,
 )
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass(frozen=True)
+
+@quick_dataclass(frozen=True)
 class Transfer:
     source: BlobSource
     targets: list[Target]

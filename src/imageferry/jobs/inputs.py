@@ -7,14 +7,19 @@ in either.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import ConfigError, InputError
 from imageferry.core.imagelist import ListEntry, parse_image_list, parse_shard, shard
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass(frozen=True)
+
+@quick_dataclass(frozen=True)
 class ImageList:
     """Parsed list lines; ``origin`` names where they came from in messages."""
 

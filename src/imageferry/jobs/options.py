@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
@@ -12,8 +13,13 @@ from imageferry.core.retry import RetryPolicy
 from imageferry.engine.locations import cache_folder
 from imageferry.engine.referrers import ReferrerChoice
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass(frozen=True)
+
+@quick_dataclass(frozen=True)
 class TransferOptions:
     workers: int = 5
     policy: RetryPolicy = field(default_factory=RetryPolicy)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import TYPE_CHECKING
 
 from imageferry.core.events import (
     BlobDone,
@@ -24,8 +25,13 @@ from imageferry.core.events import (
     WatchRound,
 )
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass(frozen=True)
+
+@quick_dataclass(frozen=True)
 class TargetCount:
     name: str
     done: int = 0  # finished, whatever the outcome
@@ -38,7 +44,7 @@ class TargetCount:
         return self.done - self.failed - self.stopped
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ProgressSnapshot:
     stage: str  # "planning", "transferring", or a StageName
     images_done: int
@@ -73,7 +79,7 @@ class ProgressSnapshot:
         return left / self.speed
 
 
-@dataclass
+@quick_dataclass
 class RunProgress:
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock)

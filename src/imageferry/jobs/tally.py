@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import (
@@ -22,8 +23,13 @@ from imageferry.core.events import (
 from imageferry.engine.execute import ImageResult
 from imageferry.jobs.results import RunResult
 
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as quick_dataclass
+else:
+    from imageferry.core.lazydata import quick_dataclass
 
-@dataclass
+
+@quick_dataclass
 class Tally:
     """Wraps an event sink; thread-safe."""
 

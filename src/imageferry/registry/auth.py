@@ -34,9 +34,10 @@ MAX_TOKEN_ANSWER = 1024 * 1024
 
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 # a scheme, or a parameter (name=token or name="quoted"), after separating commas/spaces
-_ITEM_RE = re.compile(rf'[\s,]*({_TCHAR}+)(\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TCHAR}*=*)))?')
-_ESCAPE_RE = re.compile(r"\\(.)")
-_TOKEN_RE = re.compile(r"[\x21-\x7e]{1,65536}")  # visible ASCII: nothing to inject
+# (patterns are compiled at their first use, by re's cache: a registry without auth never does)
+_ITEM_RE = rf'[\s,]*({_TCHAR}+)(\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TCHAR}*=*)))?'
+_ESCAPE_RE = r"\\(.)"
+_TOKEN_RE = r"[\x21-\x7e]{1,65536}"  # visible ASCII: nothing to inject
 Scopes = tuple[str, ...]
 
 
@@ -44,12 +45,12 @@ def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
     """Every challenge in one ``WWW-Authenticate`` value, in order (RFC 9110 11.6.1):
     ``Basic realm="r", Bearer realm="…",service="…"`` → [("basic", {…}), ("bearer", {…})]."""
     found: list[tuple[str, dict[str, str]]] = []
-    for m in _ITEM_RE.finditer(value):
+    for m in re.finditer(_ITEM_RE, value):
         name, assigned, quoted, plain = m.groups()
         if assigned is None:  # a bare token: the next challenge's scheme
             found.append((name.lower(), {}))
         elif found:
-            text = _ESCAPE_RE.sub(r"\1", quoted) if quoted is not None else plain
+            text = re.sub(_ESCAPE_RE, r"\1", quoted) if quoted is not None else plain
             found[-1][1].setdefault(name.lower(), text)
     return found
 
@@ -250,7 +251,7 @@ class Authenticator:
             doc = json.loads(data)
             token = doc.get("token") or doc["access_token"]
             lifetime = float(doc.get("expires_in") or 60)
-            if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+            if not isinstance(token, str) or not re.fullmatch(_TOKEN_RE, token):
                 raise TypeError("token")
             rotated = doc.get("refresh_token")
             if isinstance(rotated, str) and rotated:  # the server may rotate refresh tokens

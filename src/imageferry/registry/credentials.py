@@ -7,22 +7,26 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from imageferry.core.errors import ConfigError
 from imageferry.core.reference import is_docker_hub
+
+if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
+    from dataclasses import dataclass as lazy_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass
 
 log = logging.getLogger(__name__)
 HELPER_TIMEOUT = 30.0
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Credentials:
     user: str
     password: str = field(repr=False)
@@ -63,11 +67,15 @@ def helper_run_options() -> dict[str, Any]:
     """
     options: dict[str, Any] = {"capture_output": True}
     if sys.platform == "win32":
+        import subprocess
+
         options["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
     return options
 
 
 def _run_helper(helper: str, host: str, named_in: Path) -> Credentials | None:
+    import subprocess  # only a docker config that names a helper starts one
+
     program = shutil.which(f"docker-credential-{helper}")
     if program is None:
         raise ConfigError(

@@ -20,8 +20,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from imageferry.core.cancel import CancelToken
@@ -33,15 +32,20 @@ from imageferry.registry.client import Registry, repository_path
 from imageferry.registry.exchange import Reply
 from imageferry.registry.tags import list_tags
 
+if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
+    from dataclasses import dataclass as lazy_dataclass
+else:
+    from imageferry.core.lazydata import lazy_dataclass
+
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_PAGES = 20
 MAX_INDEX = 4 * 1024 * 1024
 MAX_ENTRIES = 1000  # referrers of one subject
 _NO_API = (400, 404, 405, 406, 501)
-_NEXT_RE = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.IGNORECASE)
+_NEXT_RE = r'<([^>]*)>\s*;[^,]*\brel="?next"?'  # compiled at first use (re's cache)
 
 
-@dataclass(frozen=True)
+@lazy_dataclass(frozen=True)
 class Found:
     """A referrer of a subject: a manifest by digest (API, fallback index) or a cosign tag.
 
@@ -189,7 +193,7 @@ class ReferrerLookup:
             found += _entries(reply.data, f"{what} at {self.registry.name}")
             if len(found) > MAX_ENTRIES:
                 raise RegistryError(f"{what} at {self.registry.name}: more than {MAX_ENTRIES}")
-            link = _NEXT_RE.search(reply.headers.get("Link", "") or "")
+            link = re.search(_NEXT_RE, reply.headers.get("Link", "") or "", re.IGNORECASE)
             if link is None:
                 return found
             path = self._next(link.group(1), path, what)

@@ -1,0 +1,136 @@
+"""core/lazydata.py: dataclasses built at first use, or with shared methods, behave as
+``dataclass`` itself builds them (issue 10: start-up)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
+
+
+def test_lazy_dataclass_is_a_dataclass_from_its_first_instance_on():
+    """core/lazydata.py: built at the first instance, by whichever thread comes first."""
+
+    @lazy_dataclass(frozen=True)
+    class Point:
+        x: int
+        tags: tuple[str, ...] = ()
+
+        def __post_init__(self) -> None:
+            if self.x < 0:
+                raise ValueError("negative")
+
+    assert not dataclasses.is_dataclass(Point)  # nothing built at import
+    made: list[Point] = []
+    threads = [threading.Thread(target=lambda: made.append(Point(1))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert made == [Point(1, ())] * 8 and len({hash(p) for p in made}) == 1
+    assert repr(made[0]).endswith(".Point(x=1, tags=())")
+    assert [f.name for f in dataclasses.fields(Point)] == ["x", "tags"]
+    assert dataclasses.replace(made[0], x=2).x == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made[0].x = 3  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        Point(-1)
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    match made[0]:
+        case Point(x, tags):
+            assert (x, tags) == (1, ())
+
+
+def _pair(**options: Any) -> tuple[type, type]:
+    """The same declaration built by ``dataclass`` and by ``quick_dataclass``."""
+
+    def declare() -> type:
+        class Item:
+            name: str
+            size: int = 0
+            secret: str = field(default="", repr=False)
+            note: str = field(default="", compare=False)
+            extra: tuple[int, ...] = field(default=(), hash=False)
+
+        return Item
+
+    return dataclass(**options)(declare()), quick_dataclass(**options)(declare())
+
+
+VALUES = [("a", 1, "s", "n", (1,)), ("a", 1, "t", "m", (2,)), ("b", 0, "", "", ()), ("a", 2)]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"frozen": True}, {"frozen": True, "order": True}, {"repr": False}]
+)
+def test_quick_dataclass_answers_as_dataclass(options: dict[str, Any]):
+    real, quick = _pair(**options)
+    for args in VALUES:
+        r, q = real(*args), quick(*args)
+        assert repr(r).split(".")[-1] == repr(q).split(".")[-1] or not options.get("repr", True)
+        for other_args in VALUES:
+            r2, q2 = real(*other_args), quick(*other_args)
+            assert (r == r2) == (q == q2)
+            if options.get("order"):
+                assert [r < r2, r <= r2, r > r2, r >= r2] == [q < q2, q <= q2, q > q2, q >= q2]
+            if options.get("frozen"):
+                assert (hash(r) == hash(r2)) == (hash(q) == hash(q2))
+        assert (q == args) is False and q != object()  # another class: never equal
+        assert q.__match_args__ == r.__match_args__
+        assert [f.name for f in dataclasses.fields(q)] == [f.name for f in dataclasses.fields(r)]
+        assert dataclasses.replace(q, size=9).size == 9
+    if not options.get("frozen"):
+        with pytest.raises(TypeError):
+            hash(quick("a"))  # eq without frozen: unhashable, as dataclass makes it
+    else:
+        item = quick("a")
+        for attempt in (
+            lambda: setattr(item, "size", 3),
+            lambda: setattr(item, "other", 3),  # not a field: refused too
+            lambda: delattr(item, "size"),
+        ):
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                attempt()
+        assert item.size == 0 and not hasattr(item, "other")
+
+
+def test_quick_frozen_dataclass_post_init_may_set_fields_as_dataclass_allows():
+    @quick_dataclass(frozen=True)
+    class Named:
+        text: str
+        upper: str = field(init=False, default="")
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "upper", self.text.upper())
+
+    assert Named("ab").upper == "AB" and Named("ab") == Named("ab")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Named("ab").upper = "x"  # type: ignore[misc]
+
+
+def test_quick_dataclass_keeps_what_the_class_defines_and_guards_recursion():
+    @quick_dataclass
+    class Own:
+        items: list[Any]
+
+        def __repr__(self) -> str:
+            return "own"
+
+    @quick_dataclass
+    class Box:
+        items: list[Any]
+
+    assert repr(Own([])) == "own"
+    box = Box([])
+    box.items.append(box)
+    assert repr(box).endswith("Box(items=[...])")
+    with pytest.raises(TypeError):
+        quick_dataclass(order=True)(
+            type("Bad", (), {"__lt__": lambda s, o: True, "__annotations__": {}})
+        )
