@@ -1,5 +1,5 @@
 """The frozen program's script: the same entry as ``python -m imageferry``."""
 
-from imageferry.__main__ import program
+from imageferry.__main__ import main
 
-program()
+raise SystemExit(main())

@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 
 def fill_missing_streams() -> None:
@@ -111,13 +110,5 @@ def main(argv: list[str] | None = None) -> int:
     return cli_main(args)
 
 
-def program() -> NoReturn:
-    """``python -m imageferry`` and the frozen program: :func:`main`, then a quick exit."""
-    code = main()
-    from imageferry.cli.main import exit_now
-
-    exit_now(code)
-
-
 if __name__ == "__main__":
-    program()
+    raise SystemExit(main())

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import gc
 import importlib
 import json
 import logging
 import os
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
 
 from imageferry import __version__
 from imageferry.cli.parser import EXIT_USAGE, build_parser
@@ -195,28 +192,3 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-
-
-def program() -> NoReturn:
-    """The ``imageferry`` command: :func:`main`, then :func:`exit_now`."""
-    exit_now(main())
-
-
-def exit_now(code: int) -> NoReturn:
-    """End the process with ``code`` once all is written, without the interpreter's
-    teardown (freeing every module and object: a twentieth of a rerun with nothing to do).
-
-    Output is flushed and the atexit functions (the log's) run first. While another
-    (non-daemon) thread is alive, or a stream cannot be flushed, the exit is the ordinary one.
-    """
-    others = [t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()]
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        raise SystemExit(code) from None
-    if others:
-        raise SystemExit(code)
-    atexit._run_exitfuncs()
-    os._exit(code)
