@@ -104,6 +104,13 @@ def test_size_version_and_help(program, installed):
     assert helped.returncode == 0 and "copy" in helped.stdout and "load" in helped.stdout
 
 
+def test_the_program_speaks_chinese(installed):
+    """The catalogs travel inside the one-file program (they are data, not modules)."""
+    done = installed.run("check", "--lang", "zh_CN", "demo/x:1", "--from", "http://127.0.0.1:1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "无法校验" in done.stdout, done.stdout
+
+
 def test_no_arguments_without_a_desktop_prints_help(installed):
     done = installed.run()  # no DISPLAY: the command line, as before
     assert done.returncode == 2
