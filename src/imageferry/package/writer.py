@@ -1,15 +1,18 @@
 """The package writer: a blob sink that writes a save's data files, then its meta.
 
 Thread-safe: workers write whole entries at their planned offsets, each with
-its own file handle. Finished blobs go to the journal, after their bytes were
-fsynced, so a rerun resumes; a rerun first checks the journal's claims against
-the data files (``resume.py``). A full disk is an :class:`OutOfSpaceError`
+its own file handle. Finished blobs go to the journal, which makes them durable
+in groups (the data files it names are fsynced first, ``journal.py``), so a rerun
+resumes; a rerun first checks the journal's claims against the data files
+(``resume.py``). A full disk is an :class:`OutOfSpaceError`
 naming the folder and the space still needed; the journal stays whole.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -56,6 +59,7 @@ from imageferry.package.tarfmt import (
     part_name,
 )
 
+log = logging.getLogger(__name__)
 FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journal
 
 
@@ -92,6 +96,9 @@ class PackageWriter:
         self._items: dict[str, Item] = {}
         self._hashes: dict[int, RunningHash] = {}
         self._hash_lock = threading.Lock()
+        self._dirty: set[int] = set()  # data files written since their last fsync
+        self._dirty_lock = threading.Lock()
+        journal.sync_data = self._sync_data
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
         self._complete = Completeness(
@@ -267,11 +274,11 @@ class PackageWriter:
             with self._on_disk():
                 with open_no_link(self._raw_path(slot.file), "r+b") as f:
                     f.seek(slot.data_offset + claimed)
-                    mark = self._marker(digest, slot.size)
+                    mark = self._marker(digest, slot.size, slot.file)
                     written = write_checkpointed(f, hashed(chunks, hasher), claimed, mark)
                     self._check_continued(digest, slot.size, written, hasher)
                     f.write(b"\0" * padding(slot.size))
-                    sync(f)  # on disk before the journal says so
+                self._written(slot.file)
                 self.journal.mark_done(digest)
         finally:
             close = getattr(chunks, "close", None)
@@ -286,14 +293,38 @@ class PackageWriter:
                 self.journal.forget([digest])  # the next attempt writes it whole
             raise
 
-    def _marker(self, digest: str, size: int) -> Callable[[int], None] | None:
+    def _marker(self, digest: str, size: int, k: int) -> Callable[[int], None] | None:
         if size <= 2 * CHECKPOINT:
             return None
-        return lambda written: self.journal.mark_partial(digest, written)
+
+        def mark(written: int) -> None:
+            self._written(k)
+            self.journal.mark_partial(digest, written)
+
+        return mark
+
+    def _written(self, k: int) -> None:
+        """Data file ``k`` holds bytes the journal is about to claim (in the OS, not synced)."""
+        with self._dirty_lock:
+            self._dirty.add(k)
+
+    def _sync_data(self) -> None:
+        """fsync every data file written since its last fsync (the journal calls this
+        before it claims their bytes). Raises OSError."""
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        try:
+            for k in sorted(dirty):
+                with open_no_link(self._raw_path(k), "r+b") as f:
+                    os.fsync(f.fileno())
+        except BaseException:
+            with self._dirty_lock:
+                self._dirty |= dirty
+            raise
 
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
-        """One tar entry (the whole blob, or its part ``piece.number``), synced to disk and
-        hashed into its data file's running sha256 on the way when it is next in line."""
+        """One tar entry (the whole blob, or its part ``piece.number``), hashed into its
+        data file's running sha256 on the way when it is next in line."""
         path = self.data_path(piece.file, raw=True)
         name = part_name(digest, piece.number) if piece.number else blob_name(digest)
         whole = piece.number == 0 and piece.size == self.layout.slots[digest].size
@@ -307,16 +338,16 @@ class PackageWriter:
                 f.write(head)
                 if claimed:
                     running.feed(head)
-                mark = self._marker(digest, piece.size) if whole else None
+                mark = self._marker(digest, piece.size, piece.file) if whole else None
                 write_checkpointed(f, _fed(running, body) if claimed else body, 0, mark)
                 f.write(pad)
                 if claimed:
                     running.feed(pad)
-                sync(f)  # on disk before the journal says so
         except BaseException:
             if claimed:
                 running.abandon()
             raise
+        self._written(piece.file)
         running.written(piece.offset, piece.offset + entry_size(piece.size), claimed)
 
     def _running_hash(self, k: int) -> RunningHash:
@@ -341,7 +372,12 @@ class PackageWriter:
                 self.journal.record_tag(repository, reference, digest)
 
     def close(self) -> None:
-        pass
+        """Commit what the journal has not yet (a stopped save resumes from it)."""
+        try:
+            with self._on_disk():
+                self.journal.close()
+        except PackageError as exc:  # a full disk: those blobs are saved again
+            log.warning("the journal of %s could not be written: %s", self.stem, exc)
 
     # -- finishing ---------------------------------------------------------
 
@@ -373,6 +409,7 @@ class PackageWriter:
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
             raise PackageError(f"internal: {len(missing)} blob(s) were never written")
+        self.journal.commit()  # every blob on disk and claimed: a stop from here resumes
         ends = list(layout.ends)
         if self.base is None:
             entries = layout_entries(images, self._items)
