@@ -160,3 +160,33 @@ def test_the_finished_package_leaves_no_committer_behind(tmp_path):
     assert meta.is_file() and not writer.journal.path.exists()
     thread = writer.journal._committer._thread
     assert thread is None or not thread.is_alive()
+
+
+def test_the_meta_file_comes_after_every_data_file_is_synced_whole(
+    tmp_path, no_background, fsyncs, monkeypatch
+):
+    import imageferry.package.writer as writer_module
+
+    blobs = _blobs(3)
+    writer = _writer(tmp_path, blobs, files=2)
+    for data, desc in blobs:
+        writer.put_blob("r", desc, [data])
+    real_close, real_replace = writer_module.close_archives, os.replace
+
+    def close_archives(*args, **kwargs):
+        fsyncs.append("tar ends written")
+        return real_close(*args, **kwargs)
+
+    def replace(src, dst) -> None:
+        fsyncs.append("rename " + Path(dst).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(writer_module, "close_archives", close_archives)
+    monkeypatch.setattr(os, "replace", replace)
+    fsyncs.clear()
+    meta = writer.finish([])
+    ends = fsyncs.index("tar ends written")
+    renamed = fsyncs.index("rename " + meta.name)
+    for k in range(2):
+        assert ends < fsyncs.index("fsync " + writer.data_path(k).name) < renamed
+    assert fsyncs.index("fsync " + writer.journal.path.name) < renamed

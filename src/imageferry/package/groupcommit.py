@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-COMMIT_EVERY = 0.25  # seconds
+COMMIT_EVERY = 0.05  # seconds
 
 
 class Committer:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,10 +24,17 @@ from imageferry.core.errors import PackageError
 from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
+from imageferry.package.datasync import DirtyFiles
 from imageferry.package.filehash import RunningHash
-from imageferry.package.finishing import blob_records, check_limit, compress_files, layout_entries
+from imageferry.package.finishing import (
+    blob_records,
+    check_limit,
+    close_archives,
+    compress_files,
+    layout_entries,
+)
 from imageferry.package.journal import SUFFIX, Journal
-from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs, plan_layout
+from imageferry.package.layout import Budget, Item, Layout, Piece, plan_layout
 from imageferry.package.meta import (
     META_SUFFIX,
     BaseRecord,
@@ -39,7 +45,7 @@ from imageferry.package.meta import (
     dump_meta,
     required_version,
 )
-from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
+from imageferry.package.nolink import open_no_link, replace_text_no_link
 from imageferry.package.partial import (
     CHECKPOINT,
     check_whole,
@@ -96,9 +102,8 @@ class PackageWriter:
         self._items: dict[str, Item] = {}
         self._hashes: dict[int, RunningHash] = {}
         self._hash_lock = threading.Lock()
-        self._dirty: set[int] = set()  # data files written since their last fsync
-        self._dirty_lock = threading.Lock()
-        journal.sync_data = self._sync_data
+        self._dirty = DirtyFiles(self._raw_path)  # written since their last fsync
+        journal.sync_data = self._dirty.sync
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
         self._complete = Completeness(
@@ -278,7 +283,7 @@ class PackageWriter:
                     written = write_checkpointed(f, hashed(chunks, hasher), claimed, mark)
                     self._check_continued(digest, slot.size, written, hasher)
                     f.write(b"\0" * padding(slot.size))
-                self._written(slot.file)
+                self._dirty.add(slot.file)
                 self.journal.mark_done(digest)
         finally:
             close = getattr(chunks, "close", None)
@@ -298,29 +303,10 @@ class PackageWriter:
             return None
 
         def mark(written: int) -> None:
-            self._written(k)
+            self._dirty.add(k)
             self.journal.mark_partial(digest, written)
 
         return mark
-
-    def _written(self, k: int) -> None:
-        """Data file ``k`` holds bytes the journal is about to claim (in the OS, not synced)."""
-        with self._dirty_lock:
-            self._dirty.add(k)
-
-    def _sync_data(self) -> None:
-        """fsync every data file written since its last fsync (the journal calls this
-        before it claims their bytes). Raises OSError."""
-        with self._dirty_lock:
-            dirty, self._dirty = self._dirty, set()
-        try:
-            for k in sorted(dirty):
-                with open_no_link(self._raw_path(k), "r+b") as f:
-                    os.fsync(f.fileno())
-        except BaseException:
-            with self._dirty_lock:
-                self._dirty |= dirty
-            raise
 
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
         """One tar entry (the whole blob, or its part ``piece.number``), hashed into its
@@ -347,7 +333,7 @@ class PackageWriter:
             if claimed:
                 running.abandon()
             raise
-        self._written(piece.file)
+        self._dirty.add(piece.file)
         running.written(piece.offset, piece.offset + entry_size(piece.size), claimed)
 
     def _running_hash(self, k: int) -> RunningHash:
@@ -409,21 +395,11 @@ class PackageWriter:
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
             raise PackageError(f"internal: {len(missing)} blob(s) were never written")
-        self.journal.commit()  # every blob on disk and claimed: a stop from here resumes
-        ends = list(layout.ends)
-        if self.base is None:
-            entries = layout_entries(images, self._items)
-            k = self._layout_file(entries)
-            if k == len(ends):  # every file is full to the limit: one more for index.json
-                with open_no_link(self.data_path(k, raw=True), "wb"):
-                    ends.append(0)
-            ends[k] = self._write_entries(k, ends[k], entries)
-        for k, end in enumerate(ends):
-            with open_no_link(self.data_path(k, raw=True), "r+b") as f:
-                f.seek(end)
-                f.write(END_OF_ARCHIVE)
-                f.truncate()
-                sync(f)
+        entries = layout_entries(images, self._items) if self.base is None else []
+        ends = close_archives(self.data_path, layout, self.budget, entries, self._mtime)
+        self._dirty.add(*range(len(ends)))
+        self._dirty.sync()  # each data file whole on disk, with one fsync
+        self.journal.commit()  # every blob claimed: a stop from here resumes
         frames = compress_files(self.data_path, len(ends), self.compression)
         check_limit(self.data_path, len(ends), self.budget)
         blobs = blob_records(self._items, self.layout, frames, self.data_path)
@@ -446,23 +422,6 @@ class PackageWriter:
         replace_text_no_link(final, dump_meta(meta))  # temp + fsync + rename
         self.journal.remove()
         return final
-
-    def _layout_file(self, entries: list[tuple[str, bytes]]) -> int:
-        """Data file 0, or with a size limit the first file with room for ``entries``."""
-        if self.budget is None:
-            return 0
-        need = sum(self.budget.entry(len(data)) for _, data in entries)
-        costs = file_costs(self.layout, self.budget)
-        room = [k for k, cost in enumerate(costs) if cost + need <= self.budget.capacity]
-        return room[0] if room else len(costs)
-
-    def _write_entries(self, k: int, end: int, entries: list[tuple[str, bytes]]) -> int:
-        with open_no_link(self.data_path(k, raw=True), "r+b") as f:
-            f.seek(end)
-            for name, data in entries:
-                f.write(header(name, len(data), self._mtime) + data + b"\0" * padding(len(data)))
-                end += entry_size(len(data))
-        return end
 
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
