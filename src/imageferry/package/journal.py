@@ -6,8 +6,8 @@ written, a line per checkpoint (``partial``: its first bytes are on disk).
 It is removed when the meta file is written.
 
 A line is only a claim. Claims are kept in memory at once and made durable in
-groups (``commit``: by a :class:`~.groupcommit.Committer` a quarter of a second
-after the first claim not yet committed, and on every clean stop): the data files
+groups (``commit``: by a :class:`~.groupcommit.Committer` shortly after the
+first claim not yet committed, and on every clean stop): the data files
 are fsynced first, then the lines are appended and the journal is fsynced. So a
 claim on disk never names bytes that are not; a ``kill -9`` loses only the claims
 made since the last commit (their blobs are saved again). A data file can still
