@@ -190,3 +190,30 @@ def test_the_meta_file_comes_after_every_data_file_is_synced_whole(
     for k in range(2):
         assert ends < fsyncs.index("fsync " + writer.data_path(k).name) < renamed
     assert fsyncs.index("fsync " + writer.journal.path.name) < renamed
+
+
+def test_a_withdrawn_claim_never_reaches_the_journal(tmp_path, no_background):
+    blobs = _blobs(3)
+    writer = _writer(tmp_path, blobs)
+    for data, desc in blobs:
+        writer.put_blob("r", desc, [data])
+    gone = str(blobs[1][1].digest)
+    writer.journal.mark_partial(gone, 10)
+    writer.journal.forget([gone])  # as when a continued blob turns out wrong
+    writer.close()
+    assert sorted(_claims(writer)) == sorted(str(d.digest) for _, d in blobs if str(d.digest) != gone)
+    claims = writer.journal.path.read_text().splitlines()[1:]  # after the layout header
+    assert not [line for line in claims if gone in line]
+
+
+def test_checkpoints_of_one_blob_commit_as_the_latest_only(tmp_path, no_background):
+    blobs = _blobs(2)
+    writer = _writer(tmp_path, blobs)
+    first, second = (str(d.digest) for _, d in blobs)
+    for n in (10, 20, 30):
+        writer.journal.mark_partial(first, n)
+        writer.journal.mark_partial(second, n)
+    writer.put_blob("r", blobs[1][1], [blobs[1][0]])  # the second is done
+    writer.close()
+    lines = [json.loads(x) for x in writer.journal.path.read_text().splitlines()[1:]]
+    assert lines == [{"partial": first, "bytes": 30}, {"done": second}]

@@ -117,6 +117,7 @@ class Journal:
                 self.partial = {
                     k: v for k, v in self.partial.items() if k not in self.done and k not in drop
                 }
+                self._pending = [r for r in self._pending if _named(r) not in drop]
                 text, covered = self._text(), len(self._pending)
             self.sync_data()  # the text claims what is pending too
             replace_text_no_link(self.path, text)
@@ -197,7 +198,8 @@ class Journal:
     def remove(self) -> None:
         self._committer.stop()
         with self._commit_lock:
-            self._pending.clear()
+            with self._lock:
+                self._pending.clear()
             self.path.unlink(missing_ok=True)
 
 
@@ -205,13 +207,18 @@ def _nothing() -> None:
     pass
 
 
+def _named(record: dict[str, object]) -> object:
+    """The digest a record claims something of (a tag: the digest it names)."""
+    tag = record.get("tag")
+    return tag[2] if isinstance(tag, list) else record.get("partial", record.get("done"))
+
+
 def _latest(records: list[dict[str, object]]) -> list[dict[str, object]]:
     """``records`` without the checkpoints a later record of the same blob supersedes."""
     last: dict[object, int] = {}
     for i, r in enumerate(records):
-        blob = r.get("partial", r.get("done"))
-        if blob is not None:
-            last[blob] = i
+        if "tag" not in r:
+            last[_named(r)] = i
     return [r for i, r in enumerate(records) if "partial" not in r or last[r["partial"]] == i]
 
 
