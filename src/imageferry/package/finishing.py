@@ -13,7 +13,6 @@ from pathlib import Path
 
 from imageferry.core.errors import PackageError
 from imageferry.core.manifest import OCI_INDEX
-from imageferry.package.compress import compress_tar
 from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs
 from imageferry.package.meta import BlobRecord, ImageRecord, PartRecord
 from imageferry.package.nolink import open_no_link, sync
@@ -89,6 +88,8 @@ def compress_files(data_path: DataPath, files: int, compression: str) -> Frames:
     """zstd: each ``.tar`` into its ``.tar.zst`` (synced before the ``.tar`` goes)."""
     if compression != "zstd":
         return {}
+    from imageferry.package.compress import compress_tar  # zstandard: only when compressing
+
     frames = {}
     for k in range(files):
         raw, packed = data_path(k, raw=True), data_path(k)
