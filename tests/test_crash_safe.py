@@ -329,6 +329,7 @@ def test_a_tag_of_an_index_counts_only_when_every_child_and_blob_is_in_the_packa
 
     writer.put_blob("r", layer[1], [layer[0]])
     assert writer.manifest_digest("r", "1") == index[1].digest
+    writer.close()  # a clean stop: the journal's claims are committed
     again = PackageWriter.open(  # and after a restart, read back from the data files
         tmp_path, "t", "fp", incremental=None, source="x", compression="none", files=2
     )
@@ -343,6 +344,7 @@ def test_one_wrong_hash_has_every_claim_of_its_data_file_checked(tmp_path):
     writer.prepare([Item(str(d.digest), d.size, d.media_type) for _, d in blobs])
     for data, desc in blobs:  # recorded smallest first; the layout puts the largest first
         writer.put_blob("r", desc, [data])
+    writer.close()
     slots = writer.layout.slots
     damaged = [blobs[0][1], blobs[3][1]]  # the last by place (checked) and one that is not
     with writer.data_path(0).open("r+b") as f:

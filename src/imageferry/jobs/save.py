@@ -98,6 +98,7 @@ def run_save(
     source = open_source(config, source_cfg, cache)
     tally = Tally(events)
     files = 1 if options.single_file else opts.workers
+    writer: PackageWriter | None = None
     try:
         pairs = pair_names(entries, source.host, [("", None)], origin)
         writer = open_package_writer(
@@ -131,6 +132,8 @@ def run_save(
     except Cancelled:
         return tally.result([], cancel)  # a rerun resumes from the journal
     finally:
+        if writer is not None:
+            writer.close()  # what the journal holds in memory: a rerun resumes from it
         source.close()
         if cache is not None:
             cache.prune()

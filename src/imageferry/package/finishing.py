@@ -13,10 +13,10 @@ from pathlib import Path
 
 from imageferry.core.errors import PackageError
 from imageferry.core.manifest import OCI_INDEX
-from imageferry.package.compress import compress_tar
-from imageferry.package.layout import Budget, Item, Layout, Piece
+from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs
 from imageferry.package.meta import BlobRecord, ImageRecord, PartRecord
 from imageferry.package.nolink import open_no_link, sync
+from imageferry.package.tarfmt import END_OF_ARCHIVE, entry_size, header, padding
 
 DataPath = Callable[..., Path]  # data_path(k, raw=False): a data file (raw: before zstd)
 Frames = dict[int, dict[int, int]]  # data file → entry offset → zstd frame offset
@@ -46,10 +46,50 @@ def layout_entries(images: list[ImageRecord], items: dict[str, Item]) -> list[tu
     ]
 
 
+def close_archives(
+    data_path: DataPath,
+    layout: Layout,
+    budget: Budget | None,
+    entries: list[tuple[str, bytes]],
+    mtime: int,
+) -> list[int]:
+    """``entries`` (the OCI layout's, for a full package) after the blobs, then each
+    tar's end. Returns the data files' sizes. Nothing is synced here."""
+    ends = list(layout.ends)
+    if entries:
+        k = _entries_file(layout, budget, entries)
+        if k == len(ends):  # every file is full to the limit: one more for index.json
+            with open_no_link(data_path(k, raw=True), "wb"):
+                ends.append(0)
+        with open_no_link(data_path(k, raw=True), "r+b") as f:
+            f.seek(ends[k])
+            for name, data in entries:
+                f.write(header(name, len(data), mtime) + data + b"\0" * padding(len(data)))
+                ends[k] += entry_size(len(data))
+    for k, end in enumerate(ends):
+        with open_no_link(data_path(k, raw=True), "r+b") as f:
+            f.seek(end)
+            f.write(END_OF_ARCHIVE)
+            f.truncate()
+    return ends
+
+
+def _entries_file(layout: Layout, budget: Budget | None, entries: list[tuple[str, bytes]]) -> int:
+    """Data file 0, or with a size limit the first file with room for ``entries``."""
+    if budget is None:
+        return 0
+    need = sum(budget.entry(len(data)) for _, data in entries)
+    costs = file_costs(layout, budget)
+    room = [k for k, cost in enumerate(costs) if cost + need <= budget.capacity]
+    return room[0] if room else len(costs)
+
+
 def compress_files(data_path: DataPath, files: int, compression: str) -> Frames:
     """zstd: each ``.tar`` into its ``.tar.zst`` (synced before the ``.tar`` goes)."""
     if compression != "zstd":
         return {}
+    from imageferry.package.compress import compress_tar  # zstandard: only when compressing
+
     frames = {}
     for k in range(files):
         raw, packed = data_path(k, raw=True), data_path(k)

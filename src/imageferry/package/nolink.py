@@ -51,19 +51,23 @@ def sync(f: BinaryIO) -> None:
     os.fsync(f.fileno())
 
 
-def replace_text_no_link(path: Path, text: str) -> None:
+def replace_text_no_link(path: Path, text: str, durable: bool = True) -> None:
     """Put ``text`` at ``path`` whole or not at all: temp file, fsync, rename.
 
     A crash leaves the old file or the new one, never a mix. Raises OSError when the
     text cannot be written (the temp file is then removed), PackageError for a link.
+    ``durable=False`` skips both fsyncs: after a crash the file may then be missing
+    or empty (for a caller that fsyncs it later, before anything depends on it).
     """
     temp = path.with_name(path.name + ".tmp")
     try:
         with open_no_link(temp, "wb") as f:
             f.write(text.encode("utf-8"))
-            sync(f)
+            if durable:
+                sync(f)
         os.replace(temp, path)
     except OSError:
         temp.unlink(missing_ok=True)
         raise
-    fsync_folder(path.parent)
+    if durable:
+        fsync_folder(path.parent)

@@ -1,7 +1,8 @@
 """A blob cut off inside a data file: continued at its offset on the rerun, not rewritten.
 
-While a large blob is written, its first bytes are synced to disk every
-:data:`CHECKPOINT` bytes and the journal records how many (``partial``). A
+While a large blob is written, every :data:`CHECKPOINT` bytes the journal
+records how many of its first bytes are written (``partial``; durable with the
+journal's next commit, after the data file's fsync). A
 rerun trusts such a record only after it re-read those bytes: the entry's tar
 header must be the blob's, and the bytes are hashed again (hash states cannot
 be saved), so the whole blob is still verified against its digest before the
@@ -18,7 +19,6 @@ from typing import Any, BinaryIO
 from imageferry.core.digest import Digest
 from imageferry.core.errors import DigestMismatchError, ImageFerryError
 from imageferry.package.layout import Slot
-from imageferry.package.nolink import sync
 from imageferry.package.tarfmt import BLOCK, blob_name, parse_header, read_span
 
 CHECKPOINT = 8 * 1024 * 1024
@@ -50,14 +50,15 @@ def written_prefix(path: Path, slot: Slot, digest: str, claimed: int) -> Any | N
 def write_checkpointed(
     f: BinaryIO, chunks: Iterable[bytes], written: int, mark: Callable[[int], None] | None
 ) -> int:
-    """Write ``chunks`` (the blob from byte ``written`` on); every CHECKPOINT bytes sync
-    and ``mark`` the bytes written so far. Returns the blob's bytes written in all."""
+    """Write ``chunks`` (the blob from byte ``written`` on); every CHECKPOINT bytes flush
+    and ``mark`` the bytes written so far (the journal syncs them before it claims them).
+    Returns the blob's bytes written in all."""
     next_mark = (written // CHECKPOINT + 1) * CHECKPOINT
     for chunk in chunks:
         f.write(chunk)
         written += len(chunk)
         if mark is not None and written >= next_mark:
-            sync(f)  # on disk before the journal says so
+            f.flush()  # in the OS before the journal may claim it
             mark(written)
             next_mark = (written // CHECKPOINT + 1) * CHECKPOINT
     return written

@@ -1,15 +1,17 @@
 """The package writer: a blob sink that writes a save's data files, then its meta.
 
 Thread-safe: workers write whole entries at their planned offsets, each with
-its own file handle. Finished blobs go to the journal, after their bytes were
-fsynced, so a rerun resumes; a rerun first checks the journal's claims against
-the data files (``resume.py``). A full disk is an :class:`OutOfSpaceError`
+its own file handle. Finished blobs go to the journal, which makes them durable
+in groups (the data files it names are fsynced first, ``journal.py``), so a rerun
+resumes; a rerun first checks the journal's claims against the data files
+(``resume.py``). A full disk is an :class:`OutOfSpaceError`
 naming the folder and the space still needed; the journal stays whole.
 """
 
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -22,10 +24,17 @@ from imageferry.core.errors import PackageError
 from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
+from imageferry.package.datasync import DirtyFiles
 from imageferry.package.filehash import RunningHash
-from imageferry.package.finishing import blob_records, check_limit, compress_files, layout_entries
+from imageferry.package.finishing import (
+    blob_records,
+    check_limit,
+    close_archives,
+    compress_files,
+    layout_entries,
+)
 from imageferry.package.journal import SUFFIX, Journal
-from imageferry.package.layout import Budget, Item, Layout, Piece, file_costs, plan_layout
+from imageferry.package.layout import Budget, Item, Layout, Piece, plan_layout
 from imageferry.package.meta import (
     META_SUFFIX,
     BaseRecord,
@@ -36,7 +45,7 @@ from imageferry.package.meta import (
     dump_meta,
     required_version,
 )
-from imageferry.package.nolink import open_no_link, replace_text_no_link, sync
+from imageferry.package.nolink import open_no_link, replace_text_no_link
 from imageferry.package.partial import (
     CHECKPOINT,
     check_whole,
@@ -56,6 +65,7 @@ from imageferry.package.tarfmt import (
     part_name,
 )
 
+log = logging.getLogger(__name__)
 FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journal
 
 
@@ -92,6 +102,8 @@ class PackageWriter:
         self._items: dict[str, Item] = {}
         self._hashes: dict[int, RunningHash] = {}
         self._hash_lock = threading.Lock()
+        self._dirty = DirtyFiles(self._raw_path)  # written since their last fsync
+        journal.sync_data = self._dirty.sync
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
         self._complete = Completeness(
@@ -267,11 +279,11 @@ class PackageWriter:
             with self._on_disk():
                 with open_no_link(self._raw_path(slot.file), "r+b") as f:
                     f.seek(slot.data_offset + claimed)
-                    mark = self._marker(digest, slot.size)
+                    mark = self._marker(digest, slot.size, slot.file)
                     written = write_checkpointed(f, hashed(chunks, hasher), claimed, mark)
                     self._check_continued(digest, slot.size, written, hasher)
                     f.write(b"\0" * padding(slot.size))
-                    sync(f)  # on disk before the journal says so
+                self._dirty.add(slot.file)
                 self.journal.mark_done(digest)
         finally:
             close = getattr(chunks, "close", None)
@@ -286,14 +298,19 @@ class PackageWriter:
                 self.journal.forget([digest])  # the next attempt writes it whole
             raise
 
-    def _marker(self, digest: str, size: int) -> Callable[[int], None] | None:
+    def _marker(self, digest: str, size: int, k: int) -> Callable[[int], None] | None:
         if size <= 2 * CHECKPOINT:
             return None
-        return lambda written: self.journal.mark_partial(digest, written)
+
+        def mark(written: int) -> None:
+            self._dirty.add(k)
+            self.journal.mark_partial(digest, written)
+
+        return mark
 
     def _write_piece(self, digest: str, piece: Piece, stream: ByteRanges) -> None:
-        """One tar entry (the whole blob, or its part ``piece.number``), synced to disk and
-        hashed into its data file's running sha256 on the way when it is next in line."""
+        """One tar entry (the whole blob, or its part ``piece.number``), hashed into its
+        data file's running sha256 on the way when it is next in line."""
         path = self.data_path(piece.file, raw=True)
         name = part_name(digest, piece.number) if piece.number else blob_name(digest)
         whole = piece.number == 0 and piece.size == self.layout.slots[digest].size
@@ -307,16 +324,16 @@ class PackageWriter:
                 f.write(head)
                 if claimed:
                     running.feed(head)
-                mark = self._marker(digest, piece.size) if whole else None
+                mark = self._marker(digest, piece.size, piece.file) if whole else None
                 write_checkpointed(f, _fed(running, body) if claimed else body, 0, mark)
                 f.write(pad)
                 if claimed:
                     running.feed(pad)
-                sync(f)  # on disk before the journal says so
         except BaseException:
             if claimed:
                 running.abandon()
             raise
+        self._dirty.add(piece.file)
         running.written(piece.offset, piece.offset + entry_size(piece.size), claimed)
 
     def _running_hash(self, k: int) -> RunningHash:
@@ -341,7 +358,12 @@ class PackageWriter:
                 self.journal.record_tag(repository, reference, digest)
 
     def close(self) -> None:
-        pass
+        """Commit what the journal has not yet (a stopped save resumes from it)."""
+        try:
+            with self._on_disk():
+                self.journal.close()
+        except PackageError as exc:  # a full disk: those blobs are saved again
+            log.warning("the journal of %s could not be written: %s", self.stem, exc)
 
     # -- finishing ---------------------------------------------------------
 
@@ -373,20 +395,11 @@ class PackageWriter:
         missing = [d for d in layout.slots if d not in self.journal.done]
         if missing:
             raise PackageError(f"internal: {len(missing)} blob(s) were never written")
-        ends = list(layout.ends)
-        if self.base is None:
-            entries = layout_entries(images, self._items)
-            k = self._layout_file(entries)
-            if k == len(ends):  # every file is full to the limit: one more for index.json
-                with open_no_link(self.data_path(k, raw=True), "wb"):
-                    ends.append(0)
-            ends[k] = self._write_entries(k, ends[k], entries)
-        for k, end in enumerate(ends):
-            with open_no_link(self.data_path(k, raw=True), "r+b") as f:
-                f.seek(end)
-                f.write(END_OF_ARCHIVE)
-                f.truncate()
-                sync(f)
+        entries = layout_entries(images, self._items) if self.base is None else []
+        ends = close_archives(self.data_path, layout, self.budget, entries, self._mtime)
+        self._dirty.add(*range(len(ends)))
+        self._dirty.sync()  # each data file whole on disk, with one fsync
+        self.journal.commit()  # every blob claimed: a stop from here resumes
         frames = compress_files(self.data_path, len(ends), self.compression)
         check_limit(self.data_path, len(ends), self.budget)
         blobs = blob_records(self._items, self.layout, frames, self.data_path)
@@ -409,23 +422,6 @@ class PackageWriter:
         replace_text_no_link(final, dump_meta(meta))  # temp + fsync + rename
         self.journal.remove()
         return final
-
-    def _layout_file(self, entries: list[tuple[str, bytes]]) -> int:
-        """Data file 0, or with a size limit the first file with room for ``entries``."""
-        if self.budget is None:
-            return 0
-        need = sum(self.budget.entry(len(data)) for _, data in entries)
-        costs = file_costs(self.layout, self.budget)
-        room = [k for k, cost in enumerate(costs) if cost + need <= self.budget.capacity]
-        return room[0] if room else len(costs)
-
-    def _write_entries(self, k: int, end: int, entries: list[tuple[str, bytes]]) -> int:
-        with open_no_link(self.data_path(k, raw=True), "r+b") as f:
-            f.seek(end)
-            for name, data in entries:
-                f.write(header(name, len(data), self._mtime) + data + b"\0" * padding(len(data)))
-                end += entry_size(len(data))
-        return end
 
     def _file_record(self, k: int, progress: Progress | None) -> DataFileRecord:
         path = self.data_path(k)
