@@ -149,7 +149,7 @@ def open_package_writer(
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
     from imageferry.package.checksum import sha256_file
     from imageferry.package.legacy import is_legacy_meta, legacy_blob_digests
-    from imageferry.package.meta import load_meta, read_meta_file
+    from imageferry.package.meta import meta_from, read_meta_file
     from imageferry.package.writer import BaseInfo, PackageWriter
 
     base = None
@@ -158,7 +158,7 @@ def open_package_writer(
         if is_legacy_meta(data):
             digests = legacy_blob_digests(data)
         else:
-            digests = frozenset(b.digest for b in load_meta(base_meta).blobs)
+            digests = frozenset(b.digest for b in meta_from(base_meta, data).blobs)
         base = BaseInfo(base_meta, sha256_file(base_meta), digests)
     return PackageWriter.open(
         outdir,
