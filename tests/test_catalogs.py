@@ -32,15 +32,24 @@ def _texts_in_gui() -> set[str]:
         *(GUI.parent / "cli").glob("*.py"),
         GUI.parent / "i18n" / "__init__.py",
     ]:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id == "_"
-                and node.args
-                and isinstance(node.args[0], ast.Constant)
-            ):
-                found.add(node.args[0].value)
+        found |= _constant_args(path, "_", 0)
+    for path in (GUI.parent / "jobs").glob("*.py"):  # say(level, "template", **values)
+        found |= _constant_args(path, "say", 1)
+    return found
+
+
+def _constant_args(path: Path, function: str, index: int) -> set[str]:
+    """The constant strings given as argument ``index`` to calls of ``function``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == function
+            and len(node.args) > index
+            and isinstance(node.args[index], ast.Constant)
+        ):
+            found.add(node.args[index].value)
     return found
 
 

@@ -60,3 +60,12 @@ def test_the_ticked_targets_are_remembered_and_an_old_state_file_still_reads(
     app.top._target_menu.invoke(0)
     app.save_state()
     assert json.loads(state.read_text())["targets"] == ["dst", "backup"]
+
+
+def test_a_target_short_of_images_is_said_in_the_windows_language(window, source, new_registry):
+    app = window(two_targets(source.url, new_registry().url, new_registry().url), lang="zh_CN")
+    app.top._target_menu.invoke(1)
+    app.list.set(source.samples[0].line + "\nno/such:1\n")
+    run_key(app, "<F6>")
+    lines = app.log.lines()
+    assert "dst：已送达 1/2 个镜像" in lines and "backup：已送达 1/2 个镜像" in lines, lines

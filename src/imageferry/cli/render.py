@@ -154,7 +154,7 @@ class Renderer:
         elif isinstance(event, Message):
             getattr(log, event.level)(event.text)
             if event.level != "info" or self.mode == "plain":
-                self.line(f"{_LEVEL[event.level]()}: {event.text}")
+                self.line(f"{_LEVEL[event.level]()}: {event.translated(_)}")
         elif isinstance(event, StageStarted):
             log.info("%s: %d bytes", event.stage, event.total)
         self._update(force=not isinstance(event, (BlobProgress, StageProgress)))

@@ -109,8 +109,10 @@ class WatchOutput:
             return
         if isinstance(event, ImageDone | Message):
             with self._lock:
-                rows = self._images if isinstance(event, ImageDone) else self._messages
-                rows.append(event.__dict__)
+                if isinstance(event, ImageDone):
+                    self._images.append(event.__dict__)
+                else:  # the English text; the template is for front ends that translate
+                    self._messages.append({"level": event.level, "text": event.text})
         self.renderer(event)
 
     def _round(self, event: WatchRound) -> None:

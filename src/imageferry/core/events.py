@@ -61,7 +61,20 @@ class ImageDone:
 @lazy_dataclass(frozen=True)
 class Message:
     level: Level
-    text: str
+    text: str  # in English: the log file, --json
+    template: str = ""  # ``text`` before its values went in: a catalog entry to translate
+    values: tuple[tuple[str, object], ...] = ()
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The text in the front end's language (as is when it has no template)."""
+        if not self.template:
+            return self.text
+        return gettext(self.template).format(**dict(self.values))
+
+
+def say(level: Level, template: str, **values: object) -> Message:
+    """A Message front ends can translate: ``template`` is an entry of the catalogs."""
+    return Message(level, template.format(**values), template, tuple(values.items()))
 
 
 @lazy_dataclass(frozen=True)

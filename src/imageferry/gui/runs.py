@@ -74,7 +74,7 @@ class Runs:
     def _event(self, event: Event) -> None:
         log = self.app.log
         if isinstance(event, Message):
-            log.add(event.text, event.level)
+            log.add(event.translated(_), event.level)
         elif isinstance(event, ImageDone):
             where = f" [{event.target_name}]" if event.target_name else ""
             text = f"{state_word(event.status)}: {event.source} → {event.target}{where}"

@@ -26,7 +26,7 @@ from urllib.parse import quote_plus, urlsplit
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import DingTalkConfig
 from imageferry.core.errors import Cancelled
-from imageferry.core.events import EventSink, Message
+from imageferry.core.events import EventSink, Message, say
 from imageferry.engine.execute import ImageResult
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class Notifier:
             return  # stopping: the rest of the notes are dropped
         except Exception as exc:  # a notification never ends a watch
             log.exception("notifications of round %d", note.round)
-            self.events(Message("warning", f"notifications failed: {type(exc).__name__}"))
+            self.events(say("warning", "notifications failed: {error}", error=type(exc).__name__))
 
     def _send_dingtalk(self, note: RoundNote, given_up: set[str]) -> None:
         images = list(note.images)

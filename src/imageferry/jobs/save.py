@@ -10,7 +10,7 @@ from pathlib import Path
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import Cancelled, InputError
-from imageferry.core.events import EventSink, ImageDone, Message
+from imageferry.core.events import EventSink, ImageDone, say
 from imageferry.core.filenames import check_file_prefix
 from imageferry.core.filesize import parse_size
 from imageferry.core.imagelist import ListEntry
@@ -112,7 +112,7 @@ def run_save(
             max_file_size=options.max_file_size,
         )
         if writer.resumed:
-            tally(Message("info", f"resuming the unfinished package {writer.stem}"))
+            tally(say("info", "resuming the unfinished package {name}", name=writer.stem))
         transfer = Transfer(
             source, [Target(writer, "", None)], opts.policy, cancel, tally, opts.workers
         )
@@ -120,7 +120,7 @@ def run_save(
         if any(image.error for image in plan.images):
             return _unfinished(plan, tally, cancel)
         if not writer.prepare(_items(plan)):
-            tally(Message("warning", "the source changed since the unfinished save; starting over"))
+            tally(say("warning", "the source changed since the unfinished save; starting over"))
             plan = transfer.plan(pairs, opts.platforms, opts.referrers)
         result = tally.result(transfer.execute(plan), cancel)
         if not result.ok:
@@ -155,7 +155,7 @@ def _unfinished(plan: TransferPlan, tally: Tally, cancel: CancelToken) -> RunRes
     ]
     for r in rows:
         tally(ImageDone(r.line, r.source, r.target, r.status, r.error, r.target_name))
-    tally(Message("warning", "no package written: every image must be readable first"))
+    tally(say("warning", "no package written: every image must be readable first"))
     return tally.result(rows, cancel)
 
 

@@ -15,10 +15,10 @@ from imageferry.core.events import (
     BlobProgress,
     Event,
     EventSink,
-    Message,
     StageName,
     StageProgress,
     StageStarted,
+    say,
 )
 from imageferry.engine.execute import ImageResult
 from imageferry.jobs.results import RunResult
@@ -79,8 +79,15 @@ class Tally:
             rows = [r for r in images if r.target_name == name]
             done = sum(1 for r in rows if r.status in ("copied", "skipped"))
             if done < len(rows):
-                text = f"{name}: {done} of {len(rows)} image(s) delivered"
-                self(Message("warning", text))
+                self(
+                    say(
+                        "warning",
+                        "{name}: {done} of {total} image(s) delivered",
+                        name=name,
+                        done=done,
+                        total=len(rows),
+                    )
+                )
 
 
 def start_stage(

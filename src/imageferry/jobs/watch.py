@@ -22,7 +22,7 @@ from pathlib import Path
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import Cancelled, ImageFerryError, InputError, NotFoundError
-from imageferry.core.events import EventSink, Message, WatchRound
+from imageferry.core.events import EventSink, Message, WatchRound, say
 from imageferry.core.imagelist import RENAME_ARROW, ListEntry
 from imageferry.core.reference import check_tag
 from imageferry.core.versions import parse_version, tags_at_or_above
@@ -200,11 +200,11 @@ class _Watch:
             pass
         except ImageFerryError as exc:
             outcome.error = str(exc)
-            self.events(Message("error", f"watch round failed: {exc}"))
+            self.events(say("error", "watch round failed: {error}", error=str(exc)))
         except Exception as exc:  # a bug must not end a watch left running: log, go on
             log.exception("internal error in a watch round")
             outcome.error = f"internal error ({type(exc).__name__}); details are in the log"
-            self.events(Message("error", f"watch round failed: {outcome.error}"))
+            self.events(say("error", "watch round failed: {error}", error=outcome.error))
         return outcome
 
     def _wanted(self, outcome: _Outcome) -> list[tuple[ListEntry, str]]:
@@ -224,7 +224,14 @@ class _Watch:
             registry.close()
         for e, d in zip(entries, digests, strict=True):
             if d is None:
-                self.events(Message("warning", f"line {e.line}: {e.source} is not in the source"))
+                self.events(
+                    say(
+                        "warning",
+                        "line {line}: {image} is not in the source",
+                        line=e.line,
+                        image=str(e.source),
+                    )
+                )
         return [(e, d) for e, d in zip(entries, digests, strict=True) if d is not None]
 
     def _tags(self, registry: Registry, entry: ListEntry, outcome: _Outcome) -> list[str]:
@@ -237,7 +244,14 @@ class _Watch:
                 self.cancel,
             )
         except NotFoundError:
-            self.events(Message("warning", f"line {entry.line}: {repo} is not in the source yet"))
+            self.events(
+                say(
+                    "warning",
+                    "line {line}: {repository} is not in the source yet",
+                    line=entry.line,
+                    repository=repo,
+                )
+            )
             return []
         except Cancelled:
             raise
