@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from urllib.parse import quote
 
 from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
@@ -158,8 +159,11 @@ def upload_resumable(
     try:
         sizes = (piece, pace or Pace())
         hold: Hold = getattr(open_from, "hold", contextlib.nullcontext)
-        location = _send_pieces(session, repository, desc, chunks, held, book, key, sizes, hold)
-        _commit(session, repository, desc, location, book, key, what)
+        location, body, size = _send_pieces(
+            session, repository, desc, chunks, held, book, key, sizes, hold
+        )
+        with hold() if size else contextlib.nullcontext():
+            _commit(session, repository, desc, location, book, key, what, body, size)
     except DigestMismatchError:
         book.drop(key)  # wrong bytes from the source: none of this session is kept
         raise
@@ -208,7 +212,10 @@ def _send_pieces(
     key: str,
     sizes: tuple[int, Pace],
     hold: Hold,
-) -> str:
+) -> tuple[str, bytes | Iterable[bytes], int]:
+    """Send the pieces; return the location and what the closing PUT carries: nothing,
+    or the whole blob when it fits one piece sent as it arrives (then the upload is a
+    plain POST and PUT, the most common kind, with the session recorded)."""
     what = f"uploading blob {desc.digest.short} to {repository} in pieces"
     pieces = Pieces(chunks)
     offset, location = held.offset, held.location
@@ -216,6 +223,8 @@ def _send_pieces(
         piece, pace = sizes
         start = time.monotonic()
         body, size, streamed = next_piece(pieces, piece, desc.size - offset, pace.piece(piece))
+        if streamed and size == desc.size:
+            return location, chain(body, _finished(pieces)), size
         # sent as a stream either way: bounded by stalls, not by the exchange's timeout
         with hold() if streamed else contextlib.nullcontext():
             location = _patch(session, repository, location, offset, size, body, what)
@@ -224,19 +233,32 @@ def _send_pieces(
         offset += size
         book.put(key, Held(location, offset))
     pieces.finish()
-    return location
+    return location, b"", 0
+
+
+def _finished(pieces: Pieces) -> Iterator[bytes]:
+    """Nothing; checks that the blob had no more bytes (its digest was checked already)."""
+    pieces.finish()
+    yield from ()
 
 
 def _close_upload(
-    session: RegistrySession, repository: str, location: str, desc: Descriptor, what: str
+    session: RegistrySession,
+    repository: str,
+    location: str,
+    desc: Descriptor,
+    what: str,
+    body: bytes | Iterable[bytes] = b"",
+    size: int = 0,
 ) -> Reply:
-    """The empty PUT that ends an upload session: the registry checks the digest here."""
+    """The PUT that ends an upload session (with the blob's last ``size`` bytes, or
+    none): the registry checks the digest here."""
     return session.request(
         "PUT",
         _with_digest(location, desc),
         (push(repository),),
-        headers={"Content-Type": _OCTETS, "Content-Length": "0"},
-        body=b"",
+        headers={"Content-Type": _OCTETS, "Content-Length": str(size)},
+        body=body,
         ok=(201,),
         what=what,
     )
@@ -276,9 +298,11 @@ def _commit(
     book: UploadBook,
     key: str,
     what: str,
+    body: bytes | Iterable[bytes] = b"",
+    size: int = 0,
 ) -> None:
     try:
-        resp = _close_upload(session, repository, location, desc, what)
+        resp = _close_upload(session, repository, location, desc, what, body, size)
     except RegistryError as exc:
         if exc.status in (400, 404, 416):
             book.drop(key)  # wrong bytes in the session, or the session is gone
