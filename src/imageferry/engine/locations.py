@@ -172,13 +172,13 @@ def open_package_writer(
 def open_package_reader(meta_path: Path) -> PackageReader:
     """A reader for an imageferry package, or for one image-transmit wrote."""
     from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta
-    from imageferry.package.meta import read_meta_file
+    from imageferry.package.meta import meta_from_data, read_meta_file
     from imageferry.package.reader import PackageReader
 
     data = read_meta_file(meta_path)
     if is_legacy_meta(data):
         return LegacyPackageReader(meta_path, data)
-    return PackageReader(meta_path)
+    return PackageReader(meta_path, meta_from_data(data, meta_path))  # the file parsed once
 
 
 def cache_folder(config: Config, override: Path | None, disabled: bool = False) -> Path | None:
