@@ -1,4 +1,6 @@
-"""Blob uploads: one streaming PUT, or PATCH chunks for registries that limit body size."""
+"""Blob uploads: one streaming PUT, PATCH chunks for registries that limit body size, or
+recorded PATCH pieces that a later run continues (see pieces.py for their size); and the
+probe that asks whether a repository has a small blob while opening its upload."""
 
 from __future__ import annotations
 
