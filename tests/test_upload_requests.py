@@ -16,14 +16,22 @@ import pytest
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import RegistryConfig
+from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled
+from imageferry.core.manifest import Descriptor
+from imageferry.core.retry import RetryPolicy
 from imageferry.engine import stops
+from imageferry.engine.blobs import BlobMover
+from imageferry.engine.locations import Target
+from imageferry.engine.plan import BlobJob
 from imageferry.engine.stops import Stops
-from imageferry.registry import Registry
+from imageferry.registry import Registry, pieces
 from imageferry.registry.pieces import DUE, MOST, SPAN, Pace, Pieces, next_piece
+from imageferry.registry.uploadbook import UploadBook
 from imageferry.testing.images import DOCKER_LAYER, Blob, Layer, make_image, make_layer, push_image
-from support.faultproxy import FaultProxy
+from support.faultproxy import Fault, FaultProxy
 from support.verify import assert_image_copied
+from test_resume_upload import REPO, SIZE, big_source  # noqa: F401  (the fixture)
 
 MIB = 1024 * 1024
 
@@ -174,3 +182,37 @@ def test_a_stop_waits_for_a_held_piece_for_a_bounded_time(monkeypatch):
         check2.check()
     with pytest.raises(Cancelled):  # between pieces a stop takes effect at once
         check2.check()
+
+
+def test_a_registry_that_refuses_a_long_piece_gets_8_mib_ones(
+    big_source,  # noqa: F811 (the fixture)
+    new_registry,
+    tmp_path,
+    monkeypatch,
+):
+    """A 413 on a grown piece (a proxy's body limit) is not the blob's failure: the upload
+    goes on in 8 MiB pieces, from what the target holds."""
+    source, digest = big_source
+    target = new_registry()
+    proxy = FaultProxy(
+        target.port, lambda m, p, n: Fault(status=413) if m == "PATCH" and n == 1 else None
+    )
+    monkeypatch.setattr(pieces, "DUE", 1e9)  # every piece is sent as it arrives
+    src = Registry(RegistryConfig(registry=source.url))
+    dst = Registry(RegistryConfig(registry=proxy.url), writable=True)
+    dst.uploads = UploadBook(tmp_path / "uploads.json")
+    dst.pace.rate, dst.pace.most = 1e12, 24 * MIB  # pieces of 24 MiB: the blob in two
+    desc = Descriptor(DOCKER_LAYER, Digest.parse(digest), SIZE)
+    mover = BlobMover(
+        src, [Target(dst, dst.host, None)], RetryPolicy(retries=2), CancelToken(), [].append
+    )
+    try:
+        assert mover.run(BlobJob(desc, REPO, [(0, REPO)])) == {}
+        patches = proxy.count("PATCH", "/blobs/uploads/")
+    finally:
+        proxy.stop()
+        src.close()
+        dst.close()
+    assert dst.pace.most == 8 * MIB and patches >= 2
+    with urllib.request.urlopen(f"{target.url}/v2/{REPO}/blobs/{digest}", timeout=60) as resp:
+        assert hashlib.sha256(resp.read()).hexdigest() == digest.split(":")[1]

@@ -83,7 +83,7 @@ class Registry:
         self._lock = threading.Lock()
         self.uploads: UploadBook | None = None  # set: uploads survive a stopped run
         self._no_patch = False
-        self._pace = Pace()  # how fast the last upload piece moved; how long one may be
+        self.pace = Pace()  # how fast the last upload piece moved; how long one may be
         self._opened = OpenUploads()  # uploads a probe_blob opened
         self._no_probe = False
 
@@ -278,14 +278,14 @@ class Registry:
             return
         try:
             resumed = upload_resumable(
-                self.session, repository, desc, open_from, self.uploads, pace=self._pace
+                self.session, repository, desc, open_from, self.uploads, pace=self.pace
             )
         except RegistryError as exc:
             if exc.status in (405, 501):  # no PATCH here: whole uploads from now on
                 self._no_patch = True
                 exc.temporary = True
-            elif exc.status == 413 and self._pace.most > RESUMABLE_PIECE:  # a body limit
-                self._pace.most = RESUMABLE_PIECE
+            elif exc.status == 413 and self.pace.most > RESUMABLE_PIECE:  # a body limit
+                self.pace.most = RESUMABLE_PIECE
                 exc.temporary = True
             raise
         # bytes held from an earlier run were checked by the target alone: ask it what it
