@@ -84,7 +84,9 @@ class Line:
         self.dst = FaultProxy(target.port, slow_upload)
 
     def counts(self) -> tuple[int, int]:
-        return self.src.sent_down.get("GET", 0), self.dst.sent_up.get("PATCH", 0)
+        """Bytes read from the source, bytes uploaded (in pieces, or whole in a PUT)."""
+        up = self.dst.sent_up
+        return self.src.sent_down.get("GET", 0), up.get("PATCH", 0) + up.get("PUT", 0)
 
     def stop(self) -> None:
         self.src.stop()

@@ -31,9 +31,11 @@ from imageferry.core.store import BlobSource
 from imageferry.engine.locations import Target
 from imageferry.engine.plan import BlobJob
 from imageferry.engine.resume import ResumedStream, suffix_chunks
+from imageferry.engine.stops import Opener, Stops
 
 _END = object()
 _QUEUE_DEPTH = 8
+PROBED = 1024 * 1024  # bytes: a blob up to this size is probed, not HEADed (see above)
 T = TypeVar("T")
 
 
@@ -97,13 +99,22 @@ class BlobMover:
             return False
 
     def _settle_without_upload(self, job: BlobJob, t: int, repos: list[str]) -> list[str]:
-        """HEAD each repository, mount where a sibling has it; return what still needs bytes."""
+        """HEAD each repository, mount where a sibling has it; return what still needs bytes.
+
+        A small blob is probed in its first repository instead (see ``probe_blob``): the
+        answer opens the upload too; the other repositories get it by a mount after."""
         sink = self.targets[t].sink
         desc = job.desc
         where = self.targets[t].name
         what = f"checking blob {desc.digest.short} at {where}"
-        have = [r for r in repos if self._optional(partial(sink.has_blob, r, desc), what)]
-        missing = [r for r in repos if r not in have]
+        probe = getattr(sink, "probe_blob", None)
+        if probe is not None and desc.size <= PROBED and not self._same_registry(t):
+            if not self._optional(partial(probe, repos[0], desc), what):
+                return repos
+            have, missing = repos[:1], repos[1:]
+        else:
+            have = [r for r in repos if self._optional(partial(sink.has_blob, r, desc), what)]
+            missing = [r for r in repos if r not in have]
         for repo in have:
             self.events(BlobDone(str(desc.digest), desc.size, "skipped", f"{where}/{repo}"))
         if have:
@@ -224,14 +235,17 @@ class BlobMover:
                 return iter(())  # the target holds it all: only the commit is left
             return suffix_chunks(job.desc, start, partial(self._source_chunks, job), counted)
 
+        stops = Stops(self.cancel)
+
         def counted(chunk: bytes) -> None:
             nonlocal done
-            self.cancel.check()
+            stops.check()
             done += len(chunk)
             self.events(BlobProgress(len(chunk)))
 
         try:
-            self.targets[t].sink.put_blob_resumable(repo, job.desc, open_from)  # type: ignore[attr-defined]
+            opener = Opener(open_from, stops)
+            self.targets[t].sink.put_blob_resumable(repo, job.desc, opener)  # type: ignore[attr-defined]
         except Cancelled:
             raise
         except ImageFerryError as exc:

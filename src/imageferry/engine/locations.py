@@ -149,7 +149,7 @@ def open_package_writer(
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
     from imageferry.package.checksum import sha256_file
     from imageferry.package.legacy import is_legacy_meta, legacy_blob_digests
-    from imageferry.package.meta import meta_from, read_meta_file
+    from imageferry.package.meta import meta_from_data, read_meta_file
     from imageferry.package.writer import BaseInfo, PackageWriter
 
     base = None
@@ -158,7 +158,7 @@ def open_package_writer(
         if is_legacy_meta(data):
             digests = legacy_blob_digests(data)
         else:
-            digests = frozenset(b.digest for b in meta_from(base_meta, data).blobs)
+            digests = frozenset(b.digest for b in meta_from_data(data, base_meta).blobs)
         base = BaseInfo(base_meta, sha256_file(base_meta), digests)
     return PackageWriter.open(
         outdir,
@@ -175,13 +175,13 @@ def open_package_writer(
 def open_package_reader(meta_path: Path) -> PackageReader:
     """A reader for an imageferry package, or for one image-transmit wrote."""
     from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta
-    from imageferry.package.meta import read_meta_file
+    from imageferry.package.meta import meta_from_data, read_meta_file
     from imageferry.package.reader import PackageReader
 
     data = read_meta_file(meta_path)
     if is_legacy_meta(data):
         return LegacyPackageReader(meta_path, data)
-    return PackageReader(meta_path)
+    return PackageReader(meta_path, meta_from_data(data, meta_path))  # the file parsed once
 
 
 def cache_folder(config: Config, override: Path | None, disabled: bool = False) -> Path | None:

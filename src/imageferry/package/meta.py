@@ -203,11 +203,11 @@ def read_meta_file(path: Path) -> Any:
 
 def load_meta(path: Path) -> PackageMeta:
     """Read and validate a meta file; every problem is a :class:`PackageError`."""
-    return meta_from(path, read_meta_file(path))
+    return meta_from_data(read_meta_file(path), path)
 
 
-def meta_from(path: Path, data: Any) -> PackageMeta:
-    """Validate ``data``, the document :func:`read_meta_file` read from ``path``."""
+def meta_from_data(data: Any, path: Path) -> PackageMeta:
+    """Validate the document :func:`read_meta_file` read from ``path``."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise PackageError(f"{path} is not an imageferry package meta file")
     if data.get("version") not in VERSIONS:

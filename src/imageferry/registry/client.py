@@ -21,10 +21,13 @@ from imageferry.core.manifest import ACCEPT, Descriptor, Manifest, parse_manifes
 from imageferry.core.reference import check_repository, check_tag, is_digest, reference_text
 from imageferry.registry.auth import pull, push
 from imageferry.registry.exchange import CHUNK
+from imageferry.registry.pieces import Pace
 from imageferry.registry.session import RegistrySession, Retry
 from imageferry.registry.transport import DEFAULT_TIMEOUT
 from imageferry.registry.upload import (
     RESUMABLE_PIECE,
+    OpenUploads,
+    probe,
     upload_chunked,
     upload_monolithic,
     upload_resumable,
@@ -80,6 +83,9 @@ class Registry:
         self._lock = threading.Lock()
         self.uploads: UploadBook | None = None  # set: uploads survive a stopped run
         self._no_patch = False
+        self.pace = Pace()  # how fast the last upload piece moved; how long one may be
+        self._opened = OpenUploads()  # uploads a probe_blob opened
+        self._no_probe = False
 
     def set_retry(self, retry: Retry) -> None:
         """How a request inside one operation is retried on its own (the engine's policy)."""
@@ -221,13 +227,27 @@ class Registry:
                 pass
         return False
 
+    def probe_blob(self, repository: str, desc: Descriptor) -> bool:
+        """Whether ``repository`` has the blob; when not, the upload :meth:`put_blob` will
+        use is open already (one request instead of a HEAD and a POST; see upload.py)."""
+        if self._no_probe:
+            return self.has_blob(repository, desc)
+        try:
+            return probe(self.session, repository, desc, self._opened)
+        except RegistryError as exc:
+            if exc.temporary or exc.status in (401, 403):
+                raise
+            self._no_probe = True  # the registry refuses such a POST: HEADs from now on
+        return self.has_blob(repository, desc)
+
     def put_blob(self, repository: str, desc: Descriptor, chunks: Iterable[bytes]) -> None:
         chunked = self._always_chunked or desc.digest in self._chunked_digests
+        location = self._opened.take(repository, desc)
         if chunked:
-            upload_chunked(self.session, repository, desc, chunks)
+            upload_chunked(self.session, repository, desc, chunks, location=location)
             return
         try:
-            upload_monolithic(self.session, repository, desc, chunks)
+            upload_monolithic(self.session, repository, desc, chunks, location)
         except RegistryError as exc:
             if exc.status in (411, 413):
                 self._always_chunked = True
@@ -257,13 +277,20 @@ class Registry:
                     close()
             return
         try:
-            upload_resumable(self.session, repository, desc, open_from, self.uploads)
+            resumed = upload_resumable(
+                self.session, repository, desc, open_from, self.uploads, pace=self.pace
+            )
         except RegistryError as exc:
             if exc.status in (405, 501):  # no PATCH here: whole uploads from now on
                 self._no_patch = True
                 exc.temporary = True
+            elif exc.status == 413 and self.pace.most > RESUMABLE_PIECE:  # a body limit
+                self.pace.most = RESUMABLE_PIECE
+                exc.temporary = True
             raise
-        if not self.has_blob(repository, desc):  # size and digest, as the target serves them
+        # bytes held from an earlier run were checked by the target alone: ask it what it
+        # serves (a fresh upload was verified whole before its last byte left)
+        if resumed and not self.has_blob(repository, desc):
             raise RegistryError(
                 f"uploading blob {desc.digest.short} to {repository} at {self.name}: the "
                 "registry accepted the upload but does not serve the blob",

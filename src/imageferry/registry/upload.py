@@ -1,23 +1,77 @@
-"""Blob uploads: one streaming PUT, or PATCH chunks for registries that limit body size."""
+"""Blob uploads: one streaming PUT, PATCH chunks for registries that limit body size, or
+recorded PATCH pieces that a later run continues (see pieces.py for their size); and the
+probe that asks whether a repository has a small blob while opening its upload."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from urllib.parse import quote
 
 from imageferry.core.errors import DigestMismatchError, NotFoundError, RegistryError
 from imageferry.core.manifest import Descriptor
 from imageferry.registry.auth import push
 from imageferry.registry.exchange import Reply
+from imageferry.registry.pieces import Pace, Pieces, next_piece
 from imageferry.registry.session import RegistrySession
 from imageferry.registry.uploadbook import Held, UploadBook
 
 PIECE = 16 * 1024 * 1024
 RESUMABLE_PIECE = 8 * 1024 * 1024  # above ECR's 5 MiB minimum for a chunk
 _OCTETS = "application/octet-stream"
+# while entered, a stop waits for the piece in flight to end
+Hold = Callable[[], contextlib.AbstractContextManager[object]]
 
 
-def _start(session: RegistrySession, repository: str, what: str) -> str:
-    """Open an upload (a request of its own: retried on its own)."""
+class OpenUploads:
+    """Upload sessions that :func:`probe` opened: each is taken once, by the next upload
+    of that blob to that repository. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def put(self, repository: str, desc: Descriptor, location: str) -> None:
+        with self._lock:
+            self._held[(repository, str(desc.digest))] = location
+
+    def take(self, repository: str, desc: Descriptor) -> str | None:
+        with self._lock:
+            return self._held.pop((repository, str(desc.digest)), None)
+
+
+def probe(session: RegistrySession, repository: str, desc: Descriptor, opened: OpenUploads) -> bool:
+    """Whether ``repository`` has the blob, in one request that also opens its upload: a
+    mount from the repository itself (``POST ?mount=&from=``) answers 201 when the blob
+    is there; else 202 with an upload location, kept in ``opened`` for the upload (a HEAD
+    and a POST in one). A registry that does not mount opens an upload either way: the
+    blob is then uploaded again, never wrong."""
+    what = f"checking blob {desc.digest.short}"
+    resp = session.request(
+        "POST",
+        f"/v2/{repository}/blobs/uploads/?mount={desc.digest}&from={quote(repository, safe='')}",
+        (push(repository),),
+        ok=(201, 202),
+        what=what,
+    )
+    if resp.status == 201:
+        return True
+    location = resp.headers.get("Location")
+    if location:
+        opened.put(repository, desc, _next_location(session, location, session.url("/"), what))
+    return False
+
+
+def _start(
+    session: RegistrySession, repository: str, what: str, location: str | None = None
+) -> str:
+    """Open an upload (a request of its own: retried on its own); ``location``: one that
+    is open already (a probe's)."""
+    if location is not None:
+        return location
     resp = session.retry(
         lambda: session.request(
             "POST", f"/v2/{repository}/blobs/uploads/", (push(repository),), ok=(202,), what=what
@@ -38,10 +92,15 @@ def _with_digest(location: str, desc: Descriptor) -> str:
 
 
 def upload_monolithic(
-    session: RegistrySession, repository: str, desc: Descriptor, chunks: Iterable[bytes]
+    session: RegistrySession,
+    repository: str,
+    desc: Descriptor,
+    chunks: Iterable[bytes],
+    location: str | None = None,
 ) -> None:
+    """POST (unless ``location`` is an open upload), then one streamed PUT."""
     what = f"uploading blob {desc.digest.short} to {repository}"
-    location = _start(session, repository, what)
+    location = _start(session, repository, what, location)
     session.request(
         "PUT",
         _with_digest(location, desc),
@@ -53,39 +112,17 @@ def upload_monolithic(
     )
 
 
-class _Pieces:
-    """Cuts a chunk stream into pieces of exact sizes without copying more than needed."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it: Iterator[bytes] = iter(chunks)
-        self._left = b""
-
-    def take(self, size: int) -> Iterator[bytes]:
-        while size > 0:
-            chunk = self._left or next(self._it, b"")
-            if not chunk:
-                raise RegistryError("the blob ended before its recorded size")
-            part, self._left = chunk[:size], chunk[size:]
-            size -= len(part)
-            yield part
-
-    def finish(self) -> None:
-        """Read to the end so the verifying stream checks the digest."""
-        rest = self._left + b"".join(self._it)
-        if rest:
-            raise RegistryError("the blob is longer than its recorded size")
-
-
 def upload_chunked(
     session: RegistrySession,
     repository: str,
     desc: Descriptor,
     chunks: Iterable[bytes],
     piece: int = PIECE,
+    location: str | None = None,
 ) -> None:
     what = f"uploading blob {desc.digest.short} to {repository} in chunks"
-    location = _start(session, repository, what)
-    pieces = _Pieces(chunks)
+    location = _start(session, repository, what, location)
+    pieces = Pieces(chunks)
     offset = 0
     while offset < desc.size:
         size = min(piece, desc.size - offset)
@@ -102,11 +139,17 @@ def upload_resumable(
     open_from: Callable[[int], Iterable[bytes]],
     book: UploadBook,
     piece: int = RESUMABLE_PIECE,
-) -> None:
+    pace: Pace | None = None,
+) -> bool:
     """Upload in PATCH pieces, each recorded in ``book`` once the target acknowledged it,
     continuing an upload that an earlier run left there (``open_from(n)``: the blob from
-    byte ``n`` on). Each piece is read whole before it is sent, so a stop while reading
-    never cuts a PATCH. A digest the target refuses at commit drops the session."""
+    byte ``n`` on). A piece is sent as it arrives only from a fast source, and then
+    inside ``open_from.hold()`` where it has one (a stop waits for the piece's end:
+    see engine/stops.py); from a slower one it is read
+    whole first, so a stop while reading never cuts a PATCH; a piece sent as it arrives
+    grows with ``pace`` (see pieces.py). A digest
+    the target refuses at commit drops the session. Returns whether an earlier upload
+    was continued (its first bytes were not sent, nor checked, by this run)."""
     what = f"uploading blob {desc.digest.short} to {repository}"
     key = book.key(session.base_url, repository, str(desc.digest))
     held = held_upload(session, repository, book.get(key), desc, what)
@@ -116,8 +159,13 @@ def upload_resumable(
         book.put(key, held)
     chunks = open_from(held.offset)
     try:
-        location = _send_pieces(session, repository, desc, chunks, held, book, key, piece)
-        _commit(session, repository, desc, location, book, key, what)
+        sizes = (piece, pace or Pace())
+        hold: Hold = getattr(open_from, "hold", contextlib.nullcontext)
+        location, body, size = _send_pieces(
+            session, repository, desc, chunks, held, book, key, sizes, hold
+        )
+        with hold() if size else contextlib.nullcontext():
+            _commit(session, repository, desc, location, book, key, what, body, size)
     except DigestMismatchError:
         book.drop(key)  # wrong bytes from the source: none of this session is kept
         raise
@@ -126,6 +174,7 @@ def upload_resumable(
         if close is not None:
             close()
     book.drop(key)
+    return held.offset > 0
 
 
 def held_upload(
@@ -163,32 +212,55 @@ def _send_pieces(
     held: Held,
     book: UploadBook,
     key: str,
-    piece: int,
-) -> str:
+    sizes: tuple[int, Pace],
+    hold: Hold,
+) -> tuple[str, bytes | Iterable[bytes], int]:
+    """Send the pieces; return the location and what the closing PUT carries: nothing,
+    or the whole blob when it fits one piece sent as it arrives (then the upload is a
+    plain POST and PUT, the most common kind, with the session recorded)."""
     what = f"uploading blob {desc.digest.short} to {repository} in pieces"
-    pieces = _Pieces(chunks)
+    pieces = Pieces(chunks)
     offset, location = held.offset, held.location
     while offset < desc.size:
-        size = min(piece, desc.size - offset)
-        data = b"".join(pieces.take(size))  # read whole: a source fault never cuts a PATCH
-        # sent as a stream: bounded by stalls, not by the exchange's timeout
-        location = _patch(session, repository, location, offset, size, [data], what)
+        piece, pace = sizes
+        start = time.monotonic()
+        body, size, streamed = next_piece(pieces, piece, desc.size - offset, pace.piece(piece))
+        if streamed and size == desc.size:
+            return location, chain(body, _finished(pieces)), size
+        # sent as a stream either way: bounded by stalls, not by the exchange's timeout
+        with hold() if streamed else contextlib.nullcontext():
+            location = _patch(session, repository, location, offset, size, body, what)
+        if streamed:
+            pace.note(size, time.monotonic() - start)
         offset += size
         book.put(key, Held(location, offset))
     pieces.finish()
-    return location
+    return location, b"", 0
+
+
+def _finished(pieces: Pieces) -> Iterator[bytes]:
+    """Nothing; checks that the blob had no more bytes (its digest was checked already)."""
+    pieces.finish()
+    yield from ()
 
 
 def _close_upload(
-    session: RegistrySession, repository: str, location: str, desc: Descriptor, what: str
+    session: RegistrySession,
+    repository: str,
+    location: str,
+    desc: Descriptor,
+    what: str,
+    body: bytes | Iterable[bytes] = b"",
+    size: int = 0,
 ) -> Reply:
-    """The empty PUT that ends an upload session: the registry checks the digest here."""
+    """The PUT that ends an upload session (with the blob's last ``size`` bytes, or
+    none): the registry checks the digest here."""
     return session.request(
         "PUT",
         _with_digest(location, desc),
         (push(repository),),
-        headers={"Content-Type": _OCTETS, "Content-Length": "0"},
-        body=b"",
+        headers={"Content-Type": _OCTETS, "Content-Length": str(size)},
+        body=body,
         ok=(201,),
         what=what,
     )
@@ -228,9 +300,11 @@ def _commit(
     book: UploadBook,
     key: str,
     what: str,
+    body: bytes | Iterable[bytes] = b"",
+    size: int = 0,
 ) -> None:
     try:
-        resp = _close_upload(session, repository, location, desc, what)
+        resp = _close_upload(session, repository, location, desc, what, body, size)
     except RegistryError as exc:
         if exc.status in (400, 404, 416):
             book.drop(key)  # wrong bytes in the session, or the session is gone
