@@ -9,7 +9,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, InputError, PackageError
-from imageferry.core.events import EventSink, ImageDone, Message
+from imageferry.core.events import EventSink, ImageDone, Message, say
 from imageferry.core.imagelist import ListEntry
 from imageferry.core.manifest import Descriptor
 from imageferry.engine.execute import ImageResult
@@ -40,9 +40,25 @@ def verify_package(
 ) -> None:
     """Check the data files; raises PackageError naming the problem, Cancelled when stopped."""
     full = verify == "full"
-    how = "sizes and sha256" if full else "sizes"
     count = len(reader.meta.datafiles)
-    events(Message("info", f"checking {reader.name}: {count} data file(s), {how}"))
+    if full:
+        events(
+            say(
+                "info",
+                "checking {name}: {count} data file(s), sizes and sha256",
+                name=reader.name,
+                count=count,
+            )
+        )
+    else:
+        events(
+            say(
+                "info",
+                "checking {name}: {count} data file(s), sizes",
+                name=reader.name,
+                count=count,
+            )
+        )
     total = sum(d.size for d in reader.meta.datafiles) if full else 0
     progress = start_stage(events, cancel, "verifying", total)
     reader.verify(full=full, workers=workers, progress=progress)
@@ -155,7 +171,9 @@ def run_load(
             plan, skipped = _with_base_referrers(reader, transfer, plan, in_base, skipped, opts)
         mounted = ensure_base_blobs(reader, plan, targets, opts.policy, cancel)
         if mounted:
-            tally(Message("info", f"linked {mounted} base layer(s) from other repositories"))
+            tally(
+                say("info", "linked {count} base layer(s) from other repositories", count=mounted)
+            )
         for row in skipped:
             tally(
                 ImageDone(row.line, row.source, row.target, row.status, row.error, row.target_name)
