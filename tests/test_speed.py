@@ -343,3 +343,28 @@ def test_rerun_finds_referrers_by_the_index_alone(new_registry, cli, tmp_path):
     assert not [p for p in fetched if any(c in p for c in children)], fetched
     assert get_manifest(target.url, "signed/multi", late.digest) == late.manifest.raw
     made.client.close()
+
+
+def test_every_dataclass_has_a_docstring_of_its_own():
+    """Without one, ``dataclass`` writes one from ``inspect.signature`` at import time, in
+    every run that imports the class."""
+    import dataclasses
+    import importlib
+    import pkgutil
+
+    import imageferry
+
+    generated = []
+    for info in pkgutil.walk_packages(imageferry.__path__, "imageferry."):
+        if info.name.startswith(("imageferry.gui", "imageferry.testing", "imageferry.__main__")):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if (
+                isinstance(obj, type)
+                and obj.__module__ == module.__name__
+                and dataclasses.is_dataclass(obj)
+                and (obj.__doc__ or "").startswith(f"{name}(")
+            ):
+                generated.append(f"{module.__name__}.{name}")
+    assert not generated

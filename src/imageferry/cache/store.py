@@ -45,6 +45,8 @@ _NO_SPACE = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 @dataclass(frozen=True)
 class CacheInfo:
+    """What the cache folder holds (``imageferry cache info``)."""
+
     root: Path
     entries: int
     bytes: int
@@ -53,6 +55,8 @@ class CacheInfo:
 
 @dataclass(frozen=True)
 class PruneResult:
+    """What a prune removed and what it kept."""
+
     removed: int
     freed: int
     kept: int

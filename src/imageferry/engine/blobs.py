@@ -41,6 +41,8 @@ T = TypeVar("T")
 
 @dataclass
 class BlobMover:
+    """Moves blobs from one source to every target that lacks them."""
+
     source: BlobSource
     targets: list[Target]
     policy: RetryPolicy

@@ -32,6 +32,8 @@ from imageferry.engine.referrers import push_referrers
 
 @dataclass(frozen=True)
 class ImageResult:
+    """How one image ended on one target."""
+
     line: int
     source: str
     target: str
@@ -170,6 +172,8 @@ def execute_plan(
 
 @dataclass(frozen=True)
 class _Delivering:
+    """One run's deliveries: the blob futures and where they go."""
+
     futures: BlobFutures
     targets: list[Target]
     policy: RetryPolicy

@@ -156,6 +156,8 @@ def _state(
 
 @dataclass(frozen=True)
 class PackageRow:
+    """One image of a package, and its state on one target."""
+
     name: str
     digest: str
     target_name: str | None = None
@@ -166,6 +168,8 @@ class PackageRow:
 
 @dataclass(frozen=True)
 class PackageReport:
+    """A verified package: its meta file and a row per image (and target)."""
+
     path: Path
     meta: PackageMeta
     rows: list[PackageRow]

@@ -14,6 +14,8 @@ from imageferry.engine.locations import open_registry
 
 @dataclass(frozen=True)
 class ConnectionReport:
+    """What a registry answered to a test connection."""
+
     reachable: bool
     auth_ok: bool | None  # None: not known (unreachable, or not a registry)
     message: str

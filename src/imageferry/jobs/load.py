@@ -31,6 +31,8 @@ from imageferry.jobs.tally import Tally, start_stage
 
 @dataclass(frozen=True)
 class LoadOptions:
+    """How a load runs: the transfer's options and how the package is verified."""
+
     transfer: TransferOptions = field(default_factory=TransferOptions)
     verify: str = "full"  # "full": sha256 of every data file; "quick": sizes only
 

@@ -71,6 +71,8 @@ class ImageNote:
 
 @dataclass(frozen=True)
 class RoundNote:
+    """One watch round, as notifications tell it."""
+
     round: int
     copied: int
     skipped: int
@@ -117,6 +119,8 @@ def dingtalk_markdown(notes: list[ImageNote], title: str) -> dict[str, Any]:
 
 @dataclass
 class _Receiver:
+    """Where notifications go: a webhook or a DingTalk robot."""
+
     label: str  # safe to show: no path, query, token or signature
     url: Callable[[], str]  # built per send (DingTalk signs with the current time)
     dingtalk: bool

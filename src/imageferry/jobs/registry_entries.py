@@ -56,6 +56,8 @@ class RegistryEntry:
 
 @dataclass(frozen=True)
 class EntryProblem:
+    """What is wrong with one field of a source or target entry."""
+
     kind: Kind
     index: int
     field: str  # one of FIELDS ("registry" when the entry as a whole is wrong)

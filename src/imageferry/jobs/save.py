@@ -36,6 +36,8 @@ from imageferry.jobs.tally import Tally, start_stage
 
 @dataclass(frozen=True)
 class SaveOptions:
+    """Where and how a package is written."""
+
     outdir: Path
     prefix: str = "img"
     base: Path | None = None

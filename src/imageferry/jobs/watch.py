@@ -39,6 +39,8 @@ DEFAULT_INTERVAL = 300.0
 
 @dataclass(frozen=True)
 class WatchSettings:
+    """How often a watch looks, which tags it follows, where it keeps history."""
+
     interval: float = DEFAULT_INTERVAL
     once: bool = False
     tags: re.Pattern[str] | None = None  # only tags this matches (re.search)
@@ -48,6 +50,8 @@ class WatchSettings:
 
 @dataclass(frozen=True)
 class WatchResult:
+    """How a watch ended: its rounds and the last one."""
+
     rounds: int
     last: WatchRound | None
     stopped: bool  # ended by cancel (Ctrl-C, SIGTERM, the window's button)
@@ -143,6 +147,8 @@ def _sleep(cancel: CancelToken, until: float) -> None:
 
 @dataclass
 class _Outcome:
+    """What one round did."""
+
     results: list[ImageResult]
     followed: int = 0
     error: str | None = None
@@ -167,6 +173,8 @@ class _Outcome:
 
 @dataclass
 class _Watch:
+    """A watch's fixed parts: the list, the registries, the options."""
+
     config: Config
     entries: list[ListEntry]
     source_cfg: RegistryConfig

@@ -30,6 +30,8 @@ def default_history_path(config: Config) -> Path:
 
 @dataclass
 class WatchHistory:
+    """Which source digest each target last got, per image."""
+
     path: Path
     delivered: dict[str, dict[str, str]] = field(default_factory=dict)
 

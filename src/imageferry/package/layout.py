@@ -21,6 +21,8 @@ from imageferry.package.tarfmt import BLOCK, END_OF_ARCHIVE, entry_size
 
 @dataclass(frozen=True)
 class Item:
+    """A blob to place in the package."""
+
     digest: str
     size: int
     media_type: str
@@ -42,6 +44,8 @@ class Piece:
 
 @dataclass(frozen=True)
 class Slot:
+    """Where a blob lies in the data files."""
+
     file: int
     offset: int  # of the tar header (of the first part, for a split blob)
     size: int
@@ -63,6 +67,8 @@ class Slot:
 
 @dataclass(frozen=True)
 class Layout:
+    """Where every blob of a package lies, and where each data file ends."""
+
     slots: dict[str, Slot]
     ends: tuple[int, ...]  # where each file's entries end
 

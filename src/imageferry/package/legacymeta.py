@@ -32,6 +32,8 @@ _HEX = re.compile(r"^[a-f0-9]{64}$")
 
 @dataclass
 class LegacyImage:
+    """One image of an image-transmit package."""
+
     url: str
     reference: Reference
     manifest: Manifest
@@ -39,6 +41,8 @@ class LegacyImage:
 
 @dataclass
 class LegacyMeta:
+    """An image-transmit meta file, checked."""
+
     compressor: str
     datafiles: dict[str, int]
     carried: dict[str, list[str]]  # hex → images, for blobs in this package's data files

@@ -71,6 +71,8 @@ FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journa
 
 @dataclass(frozen=True)
 class BaseInfo:
+    """The package an incremental one builds on."""
+
     path: Path
     sha256: str
     digests: frozenset[str]

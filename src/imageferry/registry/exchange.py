@@ -27,6 +27,8 @@ NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 @dataclass(frozen=True)
 class Reply:
+    """A registry's answer, body read."""
+
     status: int
     headers: urllib3.HTTPHeaderDict
     data: bytes
