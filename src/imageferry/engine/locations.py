@@ -148,14 +148,16 @@ def open_package_writer(
 ) -> PackageWriter:
     """A package being saved (resumes an unfinished one with the same fingerprint)."""
     from imageferry.package.checksum import sha256_file
-    from imageferry.package.legacy import is_legacy_meta, legacy_blob_digests
+    from imageferry.package.legacymeta import is_legacy_meta
     from imageferry.package.meta import meta_from_data, read_meta_file
     from imageferry.package.writer import BaseInfo, PackageWriter
 
     base = None
     if base_meta is not None:
         data = read_meta_file(base_meta)
-        if is_legacy_meta(data):
+        if is_legacy_meta(data):  # image-transmit's: its reader only then
+            from imageferry.package.legacy import legacy_blob_digests
+
             digests = legacy_blob_digests(data)
         else:
             digests = frozenset(b.digest for b in meta_from_data(data, base_meta).blobs)
@@ -174,12 +176,14 @@ def open_package_writer(
 
 def open_package_reader(meta_path: Path) -> PackageReader:
     """A reader for an imageferry package, or for one image-transmit wrote."""
-    from imageferry.package.legacy import LegacyPackageReader, is_legacy_meta
+    from imageferry.package.legacymeta import is_legacy_meta
     from imageferry.package.meta import meta_from_data, read_meta_file
     from imageferry.package.reader import PackageReader
 
     data = read_meta_file(meta_path)
-    if is_legacy_meta(data):
+    if is_legacy_meta(data):  # image-transmit's: its reader (and container sniffing) only then
+        from imageferry.package.legacy import LegacyPackageReader
+
         return LegacyPackageReader(meta_path, data)
     return PackageReader(meta_path, meta_from_data(data, meta_path))  # the file parsed once
 
