@@ -93,6 +93,23 @@ def sync_spec(src: RegistryServer, lines: list[str], work: Path) -> None:
     (work / "sync.yaml").write_text(json.dumps(spec))
 
 
+def skopeo_from_dir(folder: Path, host: str) -> list[str]:
+    """``skopeo sync`` of a ``--dest dir`` copy into the registry at ``host``."""
+    return [
+        "skopeo",
+        "sync",
+        "--src",
+        "dir",
+        "--dest",
+        "docker",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        "--all",
+        str(folder),
+        f"{host}/skopeo",
+    ]
+
+
 def run_skopeo(src: RegistryServer, dst: RegistryServer, lines: list[str], work: Path):
     sync_spec(src, lines, work)
     return timed(

@@ -13,7 +13,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from bench_copy import MIB, seed, timed
+from bench_copy import MIB, seed, skopeo_from_dir, timed
 
 from imageferry.testing.registry_server import start_registry
 
@@ -98,19 +98,7 @@ def main() -> int:
             root,
         )
         load_sk = timed(
-            [
-                "skopeo",
-                "sync",
-                "--src",
-                "dir",
-                "--dest",
-                "docker",
-                "--dest-tls-verify=false",
-                "--preserve-digests",
-                "--all",
-                str(root / "skopeo-dir"),
-                f"{dst_sk.host}/skopeo",
-            ],
+            skopeo_from_dir(root / "skopeo-dir", dst_sk.host),
             root,
         )
         unique = unique_bytes(src.url, lines)

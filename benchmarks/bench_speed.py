@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_copy import run_skopeo, sync_spec
+from bench_copy import run_skopeo, skopeo_from_dir, sync_spec
 from floor import Floor
 
 import imageferry
@@ -253,19 +253,7 @@ def package_rows(b: Bench, src: RegistryServer, data: dict, runs: int) -> list[R
     load = {
         "imageferry": lambda k: b.ferry(work, "load", str(meta), "--to", b.registry("load").url),
         "skopeo": lambda k: run(
-            [
-                "skopeo",
-                "sync",
-                "--src",
-                "dir",
-                "--dest",
-                "docker",
-                "--dest-tls-verify=false",
-                "--preserve-digests",
-                "--all",
-                str(work / "skdir"),
-                f"{b.registry('load').host}/skopeo",
-            ],
+            skopeo_from_dir(work / "skdir", b.registry("load").host),
             work,
             "skopeo sync from a dir",
         ),
