@@ -218,3 +218,58 @@ def test_checkpoints_of_one_blob_commit_as_the_latest_only(tmp_path, no_backgrou
     writer.close()
     lines = [json.loads(x) for x in writer.journal.path.read_text().splitlines()[1:]]
     assert lines == [{"partial": first, "bytes": 30}, {"done": second}]
+
+
+def test_a_failed_data_fsync_fails_the_save_even_if_a_retry_succeeds(tmp_path, monkeypatch):
+    """The OS may report a lost write to one fsync only: the next one "succeeds" over bytes
+    that never reached the disk. The first failure must end the save, with no meta file."""
+    blobs = _blobs(1)
+    writer = _writer(tmp_path, blobs, files=1)
+    real_fsync, failed = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).suffix == ".tar" and not failed:
+            failed.append(fd)
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    writer.put_blob("r", blobs[0][1], [blobs[0][0]])
+    with pytest.raises(OSError):
+        writer.journal.commit()  # as the committer thread would, first
+    assert _claims(writer) == []
+    with pytest.raises(Exception, match="Input/output error"):
+        writer.finish([])
+    writer.close()
+    assert failed and not list(tmp_path.rglob("*_meta.yaml"))
+
+
+def test_no_claim_is_durable_before_a_sync_under_way_ends(tmp_path, monkeypatch):
+    """finish() syncs the data files while the committer may commit: the claim must wait."""
+    import threading
+
+    blobs = _blobs(1)
+    writer = _writer(tmp_path, blobs, files=1)
+    real_fsync, events = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+        if name.endswith(".tar"):
+            events.append("data start")
+            time.sleep(0.3)  # a slow disk
+            real_fsync(fd)
+            events.append("data end")
+        else:
+            real_fsync(fd)
+            events.append("fsync " + name)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    writer.put_blob("r", blobs[0][1], [blobs[0][0]])
+    syncing = threading.Thread(target=writer._dirty.sync)
+    syncing.start()  # the data's sync has begun (its set is taken) …
+    while "data start" not in events:
+        time.sleep(0.005)
+    writer.journal.commit()  # … when a commit comes: it must not write the claim before
+    syncing.join()
+    assert events.index("data end") < events.index(f"fsync {writer.journal.path.name}")
+    writer.close()

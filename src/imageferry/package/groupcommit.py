@@ -47,8 +47,8 @@ class Committer:
         while self._wait():
             try:
                 self._commit()
-            except Exception as exc:  # the claims stay pending: the next commit tries again
-                log.debug("journal commit failed: %s", exc)
+            except Exception as exc:  # the claims stay pending; the save's end says it too
+                log.warning("journal commit failed: %s", exc)
 
     def _wait(self) -> bool:
         """Until a commit is due (True), or the committer is stopped (False)."""
