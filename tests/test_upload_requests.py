@@ -137,7 +137,7 @@ def _chunks(count: int) -> list[bytes]:
 def test_a_piece_from_a_fast_source_is_sent_as_it_arrives_and_grows():
     chunks = _chunks(40)
     pieces = Pieces(chunks)
-    body, size, streamed = next_piece(pieces, 8 * MIB, 40 * MIB, 32 * MIB, _Clock(0.001))
+    body, size, streamed = next_piece(pieces, 8 * MIB, 40 * MIB, 32 * MIB, 1e9, _Clock(0.001))
     assert (size, streamed) == (32 * MIB, True)
     sent = list(body)
     assert b"".join(sent) == b"".join(chunks[:32])
@@ -147,10 +147,42 @@ def test_a_piece_from_a_fast_source_is_sent_as_it_arrives_and_grows():
 def test_a_piece_from_a_slow_source_is_read_whole_before_it_is_sent():
     chunks = _chunks(10)
     pieces = Pieces(iter(chunks))
-    body, size, streamed = next_piece(pieces, 8 * MIB, 10 * MIB, 32 * MIB, _Clock(2 * DUE))
+    body, size, streamed = next_piece(pieces, 8 * MIB, 10 * MIB, 32 * MIB, 1e9, _Clock(2 * DUE))
     assert (size, streamed) == (8 * MIB, False)
     assert isinstance(body, list) and len(body) == 8  # read before the request starts
     assert all(a is b for a, b in zip(body, chunks, strict=False))  # not joined
+
+
+def test_a_first_chunk_that_waited_in_a_buffer_does_not_make_a_slow_source_fast():
+    """A source whose first chunk is there at once, the rest at 1 MB/s: the piece does not
+    grow, and its request starts only when all but its last DUE seconds were read."""
+    now = [0.0]
+
+    def source():
+        yield bytes(64 * 1024)  # it waited in the socket's buffer
+        while True:
+            now[0] += 64 * 1024 / 1_000_000
+            yield bytes(64 * 1024)
+
+    body, size, streamed = next_piece(
+        Pieces(source()), 8 * MIB, 40 * MIB, 32 * MIB, 1e9, lambda: now[0]
+    )
+    assert size == 8 * MIB  # not grown to 32 MiB at 1 MB/s
+    assert now[0] >= 8 * MIB / 1_000_000 - 2 * DUE  # nearly all of it read before sending
+    assert sum(len(c) for c in body) == 8 * MIB
+
+
+def test_the_first_piece_to_a_registry_is_read_whole_even_from_a_fast_source():
+    body, size, streamed = next_piece(
+        Pieces(_chunks(40)), 8 * MIB, 40 * MIB, 32 * MIB, None, _Clock(0.001)
+    )
+    assert (size, streamed) == (8 * MIB, False)  # no pace known for that registry yet
+    slow = Pace()
+    slow.note(8 * MIB, 8.0)  # earlier pieces moved at 1 MiB/s end to end
+    body, size, streamed = next_piece(
+        Pieces(_chunks(40)), 8 * MIB, 40 * MIB, 32 * MIB, slow.rate, _Clock(0.001)
+    )
+    assert (size, streamed) == (8 * MIB, False)
 
 
 def test_pace_sizes_pieces_by_time_between_8_mib_and_the_most():

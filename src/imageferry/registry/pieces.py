@@ -1,13 +1,14 @@
 """A blob's chunk stream cut into upload pieces, and how each piece is sent.
 
-From a slow source a piece of a resumable upload is read whole before it is
-sent, so a stop (or a crash) while reading never cuts a ``PATCH``: the session
-on the target stays usable. From a fast source (the rest of a piece is due
-within :data:`DUE`) the piece is sent as it arrives, without a copy or a
-buffer, and it grows to what recent pieces moved, source to target, in about
-:data:`SPAN` (at most :data:`MOST`): every piece costs the registry a request
-and a synced write, and a stop waits for the piece in flight, so a piece is
-kept short in time, not in bytes.
+From a slow source, and for the first piece to a registry, a piece of a resumable
+upload is read whole before it is sent, so a stop (or a crash) while reading never
+cuts a ``PATCH``: the session on the target stays usable. From a fast source (the
+rest of a piece is due within :data:`DUE`, at the pace seen in the piece and at
+the pace earlier pieces to that registry moved) the piece is sent as it arrives,
+without a copy or a buffer, and it grows to what recent pieces moved, source to
+target, in about :data:`SPAN` (at most :data:`MOST`): every piece costs the
+registry a request and a synced write, and a stop waits for the piece in flight,
+so a piece is kept short in time, not in bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from imageferry.core.errors import RegistryError
 DUE = 0.1  # seconds: a piece whose rest arrives within this is sent as it arrives
 SPAN = 0.5  # seconds: a piece sent as it arrives holds what arrives in about so long
 MOST = 128 * 1024 * 1024  # bytes: the largest piece
+SAMPLE = 1024 * 1024  # bytes: read before a source's pace is judged
 _MIB = 1024 * 1024
 
 
@@ -70,15 +72,19 @@ def next_piece(
     size: int,
     rest: int,
     grown: int,
+    rate: float | None,
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[Iterable[bytes], int, bool]:
     """The next piece as a request body, its size, and whether it is sent as it arrives.
 
     ``size``: a piece read whole; ``grown``: a piece sent as it arrives (both at most
-    ``rest``, the bytes left of the blob). Reads ahead until the rest of ``size`` is
-    due within :data:`DUE` at the pace seen; then the body is the chunks read so far
-    followed by the rest as it arrives. Otherwise the piece is read whole first (the
-    chunks as they came: no copy)."""
+    ``rest``, the bytes left of the blob); ``rate``: how fast earlier pieces to this
+    registry moved, end to end (None: none has yet). Reads ahead until the rest of
+    ``size`` is due within :data:`DUE` both at the pace seen in this piece (over at
+    least :data:`SAMPLE`: a first chunk may have waited in the socket's buffer) and at
+    ``rate``; then the body is the chunks read so far followed by the rest as it
+    arrives. Otherwise the piece is read whole first (the chunks as they came: no copy),
+    so a stop or a crash while reading never cuts a request."""
     size, grown = min(size, rest), min(max(size, grown), rest)
     start = clock()
     taken = pieces.take(size)
@@ -87,7 +93,11 @@ def next_piece(
     for chunk in taken:
         read.append(chunk)
         got += len(chunk)
-        elapsed = clock() - start
-        if got < size and (size - got) * elapsed <= DUE * got:
+        if rate is None or got < min(size, SAMPLE) or got >= size:
+            continue
+        left, elapsed = size - got, clock() - start
+        if left * elapsed <= DUE * got and left <= rate * DUE:
+            seen = got / max(elapsed, 1e-9)  # grows no further than this piece's pace allows
+            grown = max(size, min(grown, int(seen * SPAN) // _MIB * _MIB))
             return chain(read, taken, pieces.take(grown - size)), grown, True
     return read, size, False

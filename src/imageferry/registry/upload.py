@@ -224,14 +224,15 @@ def _send_pieces(
     while offset < desc.size:
         piece, pace = sizes
         start = time.monotonic()
-        body, size, streamed = next_piece(pieces, piece, desc.size - offset, pace.piece(piece))
+        body, size, streamed = next_piece(
+            pieces, piece, desc.size - offset, pace.piece(piece), pace.rate
+        )
         if streamed and size == desc.size:
             return location, chain(body, _finished(pieces)), size
         # sent as a stream either way: bounded by stalls, not by the exchange's timeout
         with hold() if streamed else contextlib.nullcontext():
             location = _patch(session, repository, location, offset, size, body, what)
-        if streamed:
-            pace.note(size, time.monotonic() - start)
+        pace.note(size, time.monotonic() - start)
         offset += size
         book.put(key, Held(location, offset))
     pieces.finish()
