@@ -134,3 +134,41 @@ def test_quick_dataclass_keeps_what_the_class_defines_and_guards_recursion():
         quick_dataclass(order=True)(
             type("Bad", (), {"__lt__": lambda s, o: True, "__annotations__": {}})
         )
+
+
+@pytest.mark.parametrize("make", [dataclass, quick_dataclass], ids=["dataclass", "quick"])
+def test_frozen_classes_subclass_and_hash_as_dataclass_makes_them(make):
+    @make(frozen=True)
+    class Base:
+        x: int
+        y: int = field(default=0, init=False)
+
+    assert dataclasses.fields(Base)[0].name == "x" and Base.__dataclass_params__.frozen
+
+    @dataclass(frozen=True)
+    class Child(Base):
+        z: int = 3
+
+    class Plain(Base):
+        pass
+
+    assert Child(1).z == 3 and Plain(1).x == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Base(1).y = 5  # type: ignore[misc]
+
+    @make(frozen=True)
+    class OwnEq:
+        x: int
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, OwnEq) and self.x == other.x
+
+    assert hash(OwnEq(1)) == hash(OwnEq(1))
+
+
+def test_quick_dataclass_refuses_slots():
+    with pytest.raises(TypeError, match="slots"):
+
+        @quick_dataclass(frozen=True, slots=True)
+        class Slotted:
+            x: int

@@ -5,9 +5,10 @@ Building a dataclass compiles its ``__init__``, ``__repr__``, ``__eq__`` (and, f
 source: ~0.5 ms a class on this project's machines, about a tenth of a copy's start-up
 over the ~40 classes a run imports.
 
-- ``quick_dataclass`` (same options as ``dataclass``) compiles only ``__init__``;
-  ``__repr__``, ``__eq__``, ``__hash__``, the comparisons and the frozen guards are shared
-  functions over the fields, with the same results as the generated ones.
+- ``quick_dataclass`` (same options as ``dataclass``, but for ``slots``) compiles only
+  ``__init__`` and, frozen, the guards; ``__repr__``, ``__eq__``, ``__hash__`` and the
+  comparisons are shared functions over the fields, with the same results as the
+  generated ones.
 - ``lazy_dataclass`` does that at the class's first instance: events a run never sends
   (a rerun with nothing to copy sends no blob progress) never pay it. Not for a class that
   is subclassed, or whose fields are asked for before an instance exists.
@@ -74,35 +75,39 @@ def quick_dataclass(cls: C | None = None, /, **options: Any) -> Any:
     def wrap(cls: type) -> Any:
         if options.get("unsafe_hash") or options.get("eq") is False:
             return dataclasses.dataclass(cls, **options)
+        if options.get("slots"):
+            raise TypeError(f"{cls.__name__}: quick_dataclass does not make slots classes")
         own = set(cls.__dict__)
-        frozen = bool(options.get("frozen"))
-        for name in ("__setattr__", "__delattr__") if frozen else ():
-            if name in own:
-                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
-        rest = {k: v for k, v in options.items() if k not in ("repr", "order", "frozen")}
+        hashed = cls.__dict__.get("__hash__", dataclasses.MISSING)
+        # dataclass's rule: an __eq__ of the class's own leaves __hash__ None, not explicit
+        explicit_hash = hashed is not dataclasses.MISSING and not (
+            hashed is None and "__eq__" in own
+        )
+        rest = {k: v for k, v in options.items() if k not in ("repr", "order")}
         if cls.__doc__ is None:  # else dataclass writes the signature there (inspect: slow)
             cls.__doc__ = f"{cls.__name__}: {', '.join(cls.__dict__.get('__annotations__', ()))}"
         made: type = dataclasses.dataclass(cls, repr=False, eq=False, **rest)
         want_repr, order = options.get("repr", True), options.get("order", False)
-        _add_methods(made, own, want_repr, order, frozen)
-        if frozen:
-            _freeze(made)
+        frozen = bool(options.get("frozen"))
+        _add_methods(made, own, want_repr, order, frozen, explicit_hash)
         return made
 
     return wrap if cls is None else wrap(cls)
 
 
-def _add_methods(cls: type, own: set[str], want_repr: bool, order: bool, frozen: bool) -> None:
+def _add_methods(
+    cls: type, own: set[str], want_repr: bool, order: bool, frozen: bool, explicit_hash: bool
+) -> None:
     """What ``dataclass`` would add: a method the class defines itself stays."""
     fields = dataclasses.fields(cls)
     compared = _values([f.name for f in fields if f.compare])
     methods: dict[str, Any] = {"__eq__": _comparison(compared, lambda a, b: a == b)}
     if want_repr:
         methods["__repr__"] = _repr([f.name for f in fields if f.repr])
-    if frozen:
+    if frozen and not explicit_hash:
         hashed = _values([f.name for f in fields if (f.compare if f.hash is None else f.hash)])
         methods["__hash__"] = lambda self: hash(hashed(self))
-    elif "__hash__" not in own:
+    elif not explicit_hash:
         cls.__hash__ = None  # type: ignore[assignment]  # eq without frozen: unhashable
     if order:
         for name, test in _ORDER.items():
@@ -110,33 +115,9 @@ def _add_methods(cls: type, own: set[str], want_repr: bool, order: bool, frozen:
                 raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
             methods[name] = _comparison(compared, test)
     for name, method in methods.items():
-        if name not in own:
+        if name not in own or name == "__hash__":  # (__hash__: only when not explicit)
             method.__qualname__ = f"{cls.__qualname__}.{name}"
             setattr(cls, name, method)
-
-
-def _freeze(cls: type) -> None:
-    """Frozen as ``dataclass`` freezes, without compiling two guards per class: each field
-    is set once (by ``__init__``), then never again; nothing is deleted. (``__init__`` is
-    the plain one, whose ``self.name = value`` comes through here.)"""
-    names = frozenset(f.name for f in dataclasses.fields(cls))
-
-    def __setattr__(self: Any, name: str, value: Any) -> None:
-        if type(self) is cls and name in names and name not in self.__dict__:
-            object.__setattr__(self, name, value)
-        elif type(self) is cls or name in names:
-            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
-        else:  # a subclass's own attribute
-            object.__setattr__(self, name, value)
-
-    def __delattr__(self: Any, name: str) -> None:
-        if type(self) is cls or name in names:
-            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
-        object.__delattr__(self, name)
-
-    for method in (__setattr__, __delattr__):
-        method.__qualname__ = f"{cls.__qualname__}.{method.__name__}"
-        setattr(cls, method.__name__, method)
 
 
 _ORDER: dict[str, Callable[[tuple[Any, ...], tuple[Any, ...]], bool]] = {
