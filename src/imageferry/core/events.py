@@ -69,7 +69,10 @@ class Message:
         """The text in the front end's language (as is when it has no template)."""
         if not self.template:
             return self.text
-        return gettext(self.template).format(**dict(self.values))
+        try:
+            return gettext(self.template).format(**dict(self.values))
+        except (KeyError, IndexError, ValueError):  # a translation with a wrong placeholder
+            return self.text
 
 
 def say(level: Level, template: str, **values: object) -> Message:

@@ -196,9 +196,10 @@ def resolve_plan(
 
     A line that repeats an earlier one (same source, same target names) is planned once.
     With ``referrers``, each image's referrers are found and planned with it. With
-    ``resolve_delivered`` False and no referrers to look for, an image every target has
-    already (the tagged digest matches) is not resolved further: no child manifests are
-    fetched for it (a copy's rerun). What failed for a temporary reason gets a final pass.
+    ``resolve_delivered`` False, an image every target has already (the tagged digest
+    matches) is not resolved further: no child manifests are fetched for it (a copy's
+    rerun; its referrers are looked up by the digests its index names). What failed for a
+    temporary reason gets a final pass.
     """
     entries = unique_pairings(entries, events)
     planner = _Planner(source, targets, platforms, cancel, referrers, resolve_delivered)

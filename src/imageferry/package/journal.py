@@ -103,8 +103,10 @@ class Journal:
             self.tags.clear()
             self.partial.clear()
             self._pending.clear()
-            replace_text_no_link(self.path, self._text(), durable=False)
-            self._durable = False
+            # over an earlier journal (the source changed): that one must not come back
+            existed = self.path.exists()
+            replace_text_no_link(self.path, self._text(), durable=existed)
+            self._durable = existed
 
     def forget(self, digests: Iterable[str]) -> None:
         """Withdraw the claims on ``digests`` (and tags naming them); rewrites the file."""
