@@ -172,11 +172,12 @@ def test_a_first_chunk_that_waited_in_a_buffer_does_not_make_a_slow_source_fast(
     assert sum(len(c) for c in body) == 8 * MIB
 
 
-def test_the_first_piece_to_a_registry_is_read_whole_even_from_a_fast_source():
-    body, size, streamed = next_piece(
-        Pieces(_chunks(40)), 8 * MIB, 40 * MIB, 32 * MIB, None, _Clock(0.001)
-    )
-    assert (size, streamed) == (8 * MIB, False)  # no pace known for that registry yet
+def test_without_a_pace_a_source_is_judged_over_half_the_piece():
+    """The first piece to a registry: a fast source streams after half the piece; a pace
+    known to be slow (earlier pieces) keeps the piece whole."""
+    fast = Pieces(_chunks(40))
+    body, size, streamed = next_piece(fast, 8 * MIB, 40 * MIB, 32 * MIB, None, _Clock(0.001))
+    assert (size, streamed) == (32 * MIB, True)
     slow = Pace()
     slow.note(8 * MIB, 8.0)  # earlier pieces moved at 1 MiB/s end to end
     body, size, streamed = next_piece(

@@ -1,8 +1,8 @@
 """A blob's chunk stream cut into upload pieces, and how each piece is sent.
 
-From a slow source, and for the first piece to a registry, a piece of a resumable
-upload is read whole before it is sent, so a stop (or a crash) while reading never
-cuts a ``PATCH``: the session on the target stays usable. From a fast source (the
+From a slow source a piece of a resumable upload is read whole before it is sent,
+so a stop (or a crash) while reading never cuts a ``PATCH``: the session on the
+target stays usable. From a fast source (the
 rest of a piece is due within :data:`DUE`, at the pace seen in the piece and at
 the pace earlier pieces to that registry moved) the piece is sent as it arrives,
 without a copy or a buffer, and it grows to what recent pieces moved, source to
@@ -81,10 +81,11 @@ def next_piece(
     ``rest``, the bytes left of the blob); ``rate``: how fast earlier pieces to this
     registry moved, end to end (None: none has yet). Reads ahead until the rest of
     ``size`` is due within :data:`DUE` both at the pace seen in this piece (over at
-    least :data:`SAMPLE`: a first chunk may have waited in the socket's buffer) and at
-    ``rate``; then the body is the chunks read so far followed by the rest as it
-    arrives. Otherwise the piece is read whole first (the chunks as they came: no copy),
-    so a stop or a crash while reading never cuts a request."""
+    least :data:`SAMPLE`, or half the piece while ``rate`` is None: a first chunk may
+    have waited in the socket's buffer) and at ``rate``; then the body is the chunks read
+    so far followed by the rest as it arrives. Otherwise the piece is read whole first
+    (the chunks as they came: no copy), so a stop or a crash while reading never cuts a
+    request."""
     size, grown = min(size, rest), min(max(size, grown), rest)
     start = clock()
     taken = pieces.take(size)
@@ -93,10 +94,11 @@ def next_piece(
     for chunk in taken:
         read.append(chunk)
         got += len(chunk)
-        if rate is None or got < min(size, SAMPLE) or got >= size:
+        # no pace known yet (the first piece to that registry): judged over half the piece
+        if got < (min(size, SAMPLE) if rate is not None else size // 2) or got >= size:
             continue
         left, elapsed = size - got, clock() - start
-        if left * elapsed <= DUE * got and left <= rate * DUE:
+        if left * elapsed <= DUE * got and (rate is None or left <= rate * DUE):
             seen = got / max(elapsed, 1e-9)  # grows no further than this piece's pace allows
             grown = max(size, min(grown, int(seen * SPAN) // _MIB * _MIB))
             return chain(read, taken, pieces.take(grown - size)), grown, True
