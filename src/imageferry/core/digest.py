@@ -5,14 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from imageferry.core.errors import DigestMismatchError, InputError
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 # Every algorithm imageferry verifies, with the length of its hex digest: the one table
 # for digests in references, package entry names and cache file names.

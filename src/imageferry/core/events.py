@@ -7,13 +7,9 @@ threads; a sink must be thread-safe (the CLI renderer locks, the GUI queues).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
-    from dataclasses import dataclass as lazy_dataclass
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
+from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 # What happened to one image on one target.
 ImageStatus = Literal["copied", "skipped", "failed", "cancelled"]

@@ -7,15 +7,9 @@ the chosen source's host (lines without a host get it), as image-transmit did.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from imageferry.core.errors import InputError
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.reference import Reference
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 RENAME_ARROW = "->"
 

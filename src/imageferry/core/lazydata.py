@@ -13,13 +13,8 @@ over the ~40 classes a run imports.
   (a rerun with nothing to copy sends no blob progress) never pay it. Not for a class that
   is subclassed, or whose fields are asked for before an instance exists.
 
-Either is a real dataclass (``dataclasses.fields``, ``replace``, ``match``). Type checkers
-see ``dataclass`` itself: import it as
-
-    if TYPE_CHECKING:
-        from dataclasses import dataclass as quick_dataclass
-    else:
-        from imageferry.core.lazydata import quick_dataclass
+Either is a real dataclass (``dataclasses.fields``, ``replace``, ``match``); type checkers
+know them as dataclass makers (``typing.dataclass_transform``).
 """
 
 from __future__ import annotations
@@ -29,12 +24,13 @@ import reprlib
 import threading
 from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, dataclass_transform
 
 C = TypeVar("C", bound=type)
 _LOCK = threading.Lock()
 
 
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
 def lazy_dataclass(cls: C | None = None, /, **options: Any) -> Any:
     """``dataclass(cls, **options)``, done when ``cls`` is first instantiated."""
 
@@ -68,6 +64,7 @@ def _new(klass: type, *args: Any, **kwargs: Any) -> Any:
     return object.__new__(klass)
 
 
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
 def quick_dataclass(cls: C | None = None, /, **options: Any) -> Any:
     """``dataclass(cls, **options)`` with shared ``__repr__``, ``__eq__``, ``__hash__`` and
     comparisons instead of compiled ones (``unsafe_hash`` and ``eq=False`` as usual)."""

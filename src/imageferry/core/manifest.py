@@ -8,16 +8,11 @@ index and OCI artifacts (any manifest with a config and layers, or with
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError, UnsupportedManifestError
-
-if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
-    from dataclasses import dataclass as lazy_dataclass
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
+from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -11,15 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _COMPONENT_RE = re.compile(rf"^{_COMPONENT}$")

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.reference import check_host
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

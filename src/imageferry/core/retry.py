@@ -11,15 +11,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.errors import Cancelled, ImageFerryError
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 T = TypeVar("T")
 

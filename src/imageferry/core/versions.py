@@ -17,12 +17,8 @@ from __future__ import annotations
 
 import re
 from functools import total_ordering
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 _VERSION_RE = re.compile(r"^[vV]?(\d{1,18}(?:\.\d{1,18}){0,9})(?:-([0-9A-Za-z][0-9A-Za-z.-]*))?$")
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from imageferry.core.cancel import CancelToken
 from imageferry.core.config import CacheConfig, Config, RegistryConfig
 from imageferry.core.events import EventSink, Message
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.store import BlobSink
 from imageferry.registry import Registry
 from imageferry.registry.tags import list_tags
@@ -16,16 +17,12 @@ from imageferry.registry.uploadbook import FILE_NAME as UPLOADS_FILE
 from imageferry.registry.uploadbook import UploadBook
 
 if TYPE_CHECKING:  # imported when used: a copy needs no package code, nor a cache unless set
-    from dataclasses import dataclass as quick_dataclass
-
     from imageferry.cache.store import BlobCache, CacheInfo, PruneResult
     from imageferry.cache.wrapper import CachedSource
     from imageferry.package.layout import Item
     from imageferry.package.meta import ImageRecord, PackageMeta, ReferrerRecord
     from imageferry.package.reader import PackageReader
     from imageferry.package.writer import PackageWriter
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 _LAZY = {  # name → module, for ``from imageferry.engine.locations import PackageMeta``
     "BlobCache": "imageferry.cache.store",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import field, replace
-from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.digest import Digest
@@ -23,6 +22,7 @@ from imageferry.core.errors import (
 )
 from imageferry.core.events import EventSink, Message, PlanReady, ignore_events
 from imageferry.core.imagelist import ListEntry
+from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 from imageferry.core.manifest import (
     Descriptor,
     Manifest,
@@ -41,12 +41,6 @@ from imageferry.engine.referrers import (
     missing_on,
     needs_fallback_index,
 )
-
-if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
-    from dataclasses import dataclass as lazy_dataclass
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 Pairing = tuple[ListEntry, Reference, list[Reference]]  # a list line, its source, its targets
 

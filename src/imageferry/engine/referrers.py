@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import Digest
 from imageferry.core.errors import ImageFerryError, RegistryError
+from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 from imageferry.core.manifest import OCI_INDEX, Descriptor, Manifest, parse_manifest
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
@@ -34,13 +35,8 @@ from imageferry.registry.referrers import (
 )
 
 if TYPE_CHECKING:  # package code is imported only by the runs that read or write packages
-    from dataclasses import dataclass as lazy_dataclass
-    from dataclasses import dataclass as quick_dataclass  # built at its first instance
-
     from imageferry.package.meta import PackageMeta, ReferrerRecord
     from imageferry.package.reader import PackageReader
-else:
-    from imageferry.core.lazydata import lazy_dataclass, quick_dataclass
 
 MAX_DEPTH = 3  # a signature on an SBOM on an image: depth 2
 MAX_PER_IMAGE = 1000  # referrers of one image, all levels together

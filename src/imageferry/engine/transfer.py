@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import EventSink
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Descriptor, Manifest, Platform
 from imageferry.core.reference import Reference
 from imageferry.core.retry import RetryPolicy
@@ -29,11 +28,6 @@ from imageferry.engine.referrers import (
     RegistryReferrers,
     source_lookup,
 )
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

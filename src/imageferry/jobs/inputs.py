@@ -7,16 +7,10 @@ in either.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from imageferry.core.config import Config, RegistryConfig
 from imageferry.core.errors import ConfigError, InputError
 from imageferry.core.imagelist import ListEntry, parse_image_list, parse_shard, shard
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

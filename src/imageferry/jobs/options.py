@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from imageferry.core.config import Config
 from imageferry.core.errors import InputError
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Platform
 from imageferry.core.retry import RetryPolicy
 from imageferry.engine.locations import cache_folder
 from imageferry.engine.referrers import ReferrerChoice
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import field
-from typing import TYPE_CHECKING
 
 from imageferry.core.events import (
     BlobDone,
@@ -24,11 +23,7 @@ from imageferry.core.events import (
     StageStarted,
     WatchRound,
 )
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
+from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

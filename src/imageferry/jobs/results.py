@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.engine.execute import ImageResult
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass(frozen=True)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.events import (
@@ -20,13 +19,9 @@ from imageferry.core.events import (
     StageStarted,
     say,
 )
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.engine.execute import ImageResult
 from imageferry.jobs.results import RunResult
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as quick_dataclass
-else:
-    from imageferry.core.lazydata import quick_dataclass
 
 
 @quick_dataclass

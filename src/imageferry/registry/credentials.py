@@ -10,16 +10,12 @@ import shutil
 import sys
 from dataclasses import field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from imageferry.core.errors import ConfigError
+from imageferry.core.lazydata import lazy_dataclass
 from imageferry.core.reference import is_docker_hub
-
-if TYPE_CHECKING:  # a dataclass to type checkers (core/lazydata.py: quicker to build)
-    from dataclasses import dataclass as lazy_dataclass
-else:
-    from imageferry.core.lazydata import lazy_dataclass
 
 log = logging.getLogger(__name__)
 HELPER_TIMEOUT = 30.0

@@ -20,22 +20,18 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import Digest
 from imageferry.core.errors import InputError, NotFoundError, RegistryError
+from imageferry.core.lazydata import lazy_dataclass
 from imageferry.core.manifest import OCI_INDEX, Manifest
 from imageferry.registry.auth import pull
 from imageferry.registry.client import Registry, repository_path
 from imageferry.registry.exchange import Reply
 from imageferry.registry.tags import list_tags
-
-if TYPE_CHECKING:  # a dataclass to type checkers; built at its first instance (start-up)
-    from dataclasses import dataclass as lazy_dataclass
-else:
-    from imageferry.core.lazydata import lazy_dataclass
 
 COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 MAX_PAGES = 20
