@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from imageferry.core.manifest import OCI_INDEX, OCI_MANIFEST, Manifest
 from imageferry.core.store import BlobSink
-from imageferry.testing.images import OCI_CONFIG, OCI_EMPTY, Blob, push_image
+from imageferry.testing.images import OCI_CONFIG, Blob, make_artifact, push_image
 
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SBOM_TYPE = "application/spdx+json"
@@ -82,23 +82,19 @@ def attach(
 ) -> Pushed:
     """An OCI 1.1 artifact whose ``subject`` is ``subject``, pushed by digest and listed in
     the fallback index (merged with what is there), as ORAS / notation do."""
-    empty = Blob(b"{}", OCI_EMPTY)
-    layer = Blob(payload, artifact_type)
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": artifact_type,
-        "config": empty.descriptor(),
-        "layers": [layer.descriptor()],
-        "subject": {
-            "mediaType": subject.media_type,
-            "digest": str(subject.digest),
-            "size": subject.size,
-        },
-        "annotations": {"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
+    subject_desc = {
+        "mediaType": subject.media_type,
+        "digest": str(subject.digest),
+        "size": subject.size,
     }
-    blob = Blob(json.dumps(doc).encode(), OCI_MANIFEST)
-    pushed = push_image(sink, repo, str(blob.digest), blob, [empty, layer])
+    blob, blobs = make_artifact(
+        payload,
+        artifact_type,
+        artifact_type,
+        subject=subject_desc,
+        annotations={"org.opencontainers.image.created": "2026-11-28T00:00:00Z"},
+    )
+    pushed = push_image(sink, repo, str(blob.digest), blob, blobs)
     add_to_fallback(sink, repo, subject, pushed, artifact_type)
     return Pushed(pushed)
 

@@ -10,6 +10,7 @@ import random
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from imageferry.core.digest import Digest
 from imageferry.core.manifest import (
@@ -111,16 +112,22 @@ def make_index(children: list[tuple[Blob, str, str | None]], oci: bool = True) -
 
 
 def make_artifact(
-    payload: bytes, artifact_type: str = "application/vnd.example.sbom+json"
+    payload: bytes,
+    artifact_type: str = "application/vnd.example.sbom+json",
+    layer_type: str = "application/json",
+    **extra: Any,
 ) -> tuple[Blob, list[Blob]]:
+    """An OCI 1.1 artifact manifest (empty config, one layer); ``extra``: more top-level
+    keys (``subject``, ``annotations``)."""
     empty = Blob(b"{}", OCI_EMPTY)
-    layer = Blob(payload, "application/json")
+    layer = Blob(payload, layer_type)
     doc = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": artifact_type,
         "config": empty.descriptor(),
         "layers": [layer.descriptor()],
+        **extra,
     }
     return Blob(json.dumps(doc).encode(), OCI_MANIFEST), [empty, layer]
 
