@@ -16,18 +16,16 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
-import urllib3
-
 from imageferry.core.errors import AuthError, RegistryError
 from imageferry.registry.credentials import Credentials
 from imageferry.registry.deadline import Deadline
 from imageferry.registry.exchange import (
-    NETWORK_ERRORS,
     read_body,
     release,
     retry_after,
     timed_out,
 )
+from imageferry.registry.pool import NETWORK_ERRORS, Headers
 from imageferry.registry.transport import Transport, redact, without_userinfo
 
 MAX_TOKEN_ANSWER = 1024 * 1024
@@ -215,24 +213,18 @@ class Authenticator:
 
     def _call(
         self, url: str, headers: dict[str, str], body: bytes | None, realm: str
-    ) -> tuple[int, bytes, urllib3.HTTPHeaderDict]:
+    ) -> tuple[int, bytes, Headers]:
         """GET (or, with a form, POST) the token answer: at most 1 MiB, within the
         transport's timeout."""
         what = f"getting a token from {realm}"
         deadline = Deadline(self._transport.timeout)
         try:
             with deadline.bound():
-                resp = self._transport.pool_for(url).request(
-                    "GET" if body is None else "POST",
-                    url,
-                    headers=headers,
-                    body=body,
-                    preload_content=False,
-                    redirect=False,
-                )
+                method = "GET" if body is None else "POST"
+                resp = self._transport.request(method, url, headers, body)
                 data, complete = read_body(resp, MAX_TOKEN_ANSWER)
                 if deadline.expired:  # an answer cut short may still parse
-                    raise urllib3.exceptions.ProtocolError("cut by the deadline")
+                    raise ConnectionAbortedError("cut by the deadline")
         except NETWORK_ERRORS as exc:
             deadline.close()
             if deadline.expired:

@@ -19,9 +19,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import urllib3
-import urllib3.connection
-
 TICK = 0.1
 _local = threading.local()
 
@@ -139,32 +136,8 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-def _watch(conn: Any) -> None:
+def watch(conn: Any) -> None:
+    """``conn`` is about to send a request: the deadline bound to this thread watches it."""
     deadline: Deadline | None = getattr(_local, "deadline", None)
     if deadline is not None:
         deadline.attach(conn)
-
-
-class _HTTPConnection(urllib3.connection.HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self)
-        super().request(*args, **kwargs)
-
-
-class _HTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self)
-        super().request(*args, **kwargs)
-
-
-class _HTTPPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _HTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-def watch_pools(manager: urllib3.PoolManager) -> None:
-    """Make ``manager``'s connections register with the thread's bound deadline."""
-    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}

@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-import urllib3
-
 from imageferry.core.errors import RegistryError
 from imageferry.registry.deadline import Deadline
+from imageferry.registry.pool import NETWORK_ERRORS, Headers, Response
 
 CHUNK = 1024 * 1024  # what a stream yields
 PIECE = 256 * 1024  # what must arrive within one timeout
 ERROR_LIMIT = 64 * 1024
-NETWORK_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ class Reply:
     """A registry's answer, body read."""
 
     status: int
-    headers: urllib3.HTTPHeaderDict
+    headers: Headers
     data: bytes
 
 
@@ -60,7 +58,7 @@ def retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def read_body(resp: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:
+def read_body(resp: Response, limit: int) -> tuple[bytes, bool]:
     """At most ``limit`` bytes of the body, and whether that was all of it.
 
     Reads until the end is seen, so a body cut short raises (the transport's own
@@ -77,7 +75,7 @@ def read_body(resp: urllib3.BaseHTTPResponse, limit: int) -> tuple[bytes, bool]:
     return data[:limit], total <= limit
 
 
-def release(resp: urllib3.BaseHTTPResponse, deadline: Deadline | None, complete: bool) -> None:
+def release(resp: Response, deadline: Deadline | None, complete: bool) -> None:
     """Hand the connection back (or drop it when its body was not read to the end)."""
     if deadline is not None:
         deadline.close()
@@ -93,9 +91,7 @@ class Stream(Iterator[bytes]):
 
     Close it when done (also when never iterated): that releases the connection."""
 
-    def __init__(
-        self, resp: urllib3.BaseHTTPResponse, deadline: Deadline, what: str, name: str
-    ) -> None:
+    def __init__(self, resp: Response, deadline: Deadline, what: str, name: str) -> None:
         self.resp = resp
         self.status = resp.status
         self.headers = resp.headers
@@ -120,7 +116,7 @@ class Stream(Iterator[bytes]):
                 self._deadline.extend()
                 piece = self.resp.read(PIECE)
                 if self._deadline.expired:
-                    raise urllib3.exceptions.ProtocolError("cut by the deadline")
+                    raise ConnectionAbortedError("cut by the deadline")
                 if not piece:
                     break
                 parts.append(piece)

@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-import urllib3
-
 from imageferry.core.config import RegistryConfig
 from imageferry.core.errors import AuthError, NotFoundError, RegistryError
 from imageferry.core.reference import is_docker_hub
@@ -33,7 +31,6 @@ from imageferry.registry.credentials import Credentials, docker_credentials, kep
 from imageferry.registry.deadline import Deadline, current_expired, forget_connection
 from imageferry.registry.exchange import (
     ERROR_LIMIT,
-    NETWORK_ERRORS,
     Reply,
     Stream,
     read_body,
@@ -41,6 +38,7 @@ from imageferry.registry.exchange import (
     retry_after,
     timed_out,
 )
+from imageferry.registry.pool import NETWORK_ERRORS, ConnectError, Headers, Response
 from imageferry.registry.transport import (
     DEFAULT_TIMEOUT,
     Transport,
@@ -98,7 +96,7 @@ class RegistrySession:
         ca_file = cfg.ca_path(config_dir)
         skip = cfg.skiptlsverify if cfg.skiptlsverify is not None else skiptlsverify
         context = lambda: make_ssl_context(ca_file, skip)  # noqa: E731 - made at the 1st https
-        self.transport = Transport(context, maxconn * 2 + 4, skip, timeout)
+        self.transport = Transport(context, maxconn * 2 + 4, timeout)
         self.auth = Authenticator(
             self.transport, lambda: _credentials(cfg), address.host, address.scheme
         )
@@ -200,7 +198,7 @@ class RegistrySession:
         headers: dict[str, str] | None,
         body: Body,
         what: str,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """Send, answering a 401 challenge once; credentials only to the registry itself."""
         own = self.is_own(url)
         replayable = body is None or isinstance(body, bytes)
@@ -228,19 +226,10 @@ class RegistrySession:
 
     def send(
         self, method: str, url: str, headers: dict[str, str], body: Body, what: str
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """One raw HTTP exchange up to the headers of the answer; no auth added."""
         try:
-            return self.transport.pool_for(url).request(
-                method,
-                url,
-                headers=headers,
-                body=body,  # type: ignore[arg-type]
-                preload_content=False,
-                decode_content=False,
-                redirect=False,
-                chunked=False,
-            )
+            return self.transport.request(method, url, headers, body)
         except NETWORK_ERRORS as exc:
             raise self._failure(exc, what or method) from None
 
@@ -248,14 +237,13 @@ class RegistrySession:
         expired = current_expired()
         if expired is not None:
             return timed_out(what, self.name, expired)
-        refused = isinstance(exc, urllib3.exceptions.NewConnectionError)  # a TimeoutError too
-        if isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError) and not refused:
+        if isinstance(exc, TimeoutError) and not isinstance(exc, ConnectError):
             return RegistryError(
                 f"{what} at {self.name}: no answer within {self.timeout:g} s "
                 "(raise 'timeout' in cfg.yaml if the registry is only slow)",
                 temporary=True,
             )
-        if isinstance(exc, urllib3.exceptions.SSLError | ssl.SSLError):
+        if isinstance(exc, ssl.SSLError):
             if any(sign in str(exc).lower() for sign in _PLAIN_HTTP_SIGNS):
                 return RegistryError(
                     f"{what} at {self.name}: this port speaks plain http, not https: "
@@ -271,14 +259,14 @@ class RegistrySession:
             f"{what} at {self.name}: connection failed ({_brief(reason)})", temporary=True
         )
 
-    def _check_in_time(self, resp: urllib3.BaseHTTPResponse, what: str, deadline: Deadline) -> None:
+    def _check_in_time(self, resp: Response, what: str, deadline: Deadline) -> None:
         """An answer cut by the deadline may look whole: never use one."""
         if deadline.expired:
             release(resp, deadline, False)
             raise timed_out(what, self.name, deadline)
 
     def _read(
-        self, resp: urllib3.BaseHTTPResponse, limit: int, what: str, deadline: Deadline
+        self, resp: Response, limit: int, what: str, deadline: Deadline
     ) -> tuple[bytes, bool]:
         try:
             return read_body(resp, limit)
@@ -288,17 +276,13 @@ class RegistrySession:
                 raise timed_out(what, self.name, deadline) from None
             raise self._failure(exc, what) from None
 
-    def _error(
-        self, resp: urllib3.BaseHTTPResponse, what: str, deadline: Deadline
-    ) -> RegistryError:
+    def _error(self, resp: Response, what: str, deadline: Deadline) -> RegistryError:
         """The error for an unexpected answer (reads at most 64 KiB of it, releases it)."""
         data, complete = self._read(resp, ERROR_LIMIT, what, deadline)
         release(resp, deadline, complete)
         return self.error_for(resp.status, resp.headers, data, what)
 
-    def error_for(
-        self, status: int, headers: urllib3.HTTPHeaderDict, data: bytes, what: str
-    ) -> RegistryError:
+    def error_for(self, status: int, headers: Headers, data: bytes, what: str) -> RegistryError:
         detail, code = _error_detail(data)
         text = f"{what} at {self.name}: HTTP {status}" + (f" {detail}" if detail else "")
         if status == 400 and _HTTPS_PORT_SIGN in data[:512].lower():
@@ -343,7 +327,7 @@ def _size(limit: int) -> str:
     return f"{limit} bytes"
 
 
-def _discard(resp: urllib3.BaseHTTPResponse) -> None:
+def _discard(resp: Response) -> None:
     """Drop an answer we do not need, reading at most 64 KiB of it."""
     try:
         _, complete = read_body(resp, ERROR_LIMIT)
@@ -355,7 +339,7 @@ def _discard(resp: urllib3.BaseHTTPResponse) -> None:
 
 def _brief(reason: Any) -> str:
     text = redact(str(reason))
-    # urllib3 prefixes reasons with object reprs; keep the readable tail.
+    # keep the readable tail of a reason that names its layers ("Tunnel connection failed: 407 ...")
     return text.rsplit(": ", 1)[-1][:200] if ": " in text else text[:200]
 
 

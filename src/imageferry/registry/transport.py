@@ -13,15 +13,12 @@ import logging
 import ssl
 import threading
 import urllib.request
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import urllib3
-
 from imageferry.core.errors import RegistryError
-from imageferry.registry.deadline import watch_pools
+from imageferry.registry.pool import Pool, Response
 
 DEFAULT_TIMEOUT = 30.0
 log = logging.getLogger(__name__)
@@ -33,7 +30,6 @@ def make_ssl_context(ca_file: Path | None, skip_verify: bool) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
         return ctx
     if ca_file is not None:
         ctx = ssl.create_default_context()
@@ -89,7 +85,7 @@ def without_userinfo(url: str) -> str:
 
 
 def proxy_url(address: str, scheme: str) -> str:
-    """``address`` as urllib3 takes it: ``host:port`` is an http proxy."""
+    """``address`` as a URL: ``host:port`` is an http proxy."""
     text = address.strip()
     if "://" not in text:
         return "http://" + text
@@ -103,7 +99,8 @@ def proxy_url(address: str, scheme: str) -> str:
 
 
 class Transport:
-    """Picks a direct pool or a proxy pool per URL, as the environment's proxy settings say.
+    """Sends each request directly or through the proxy that the environment's proxy
+    settings name for its URL, on connections kept per route.
 
     ``timeout`` bounds a connect and each single read; whole exchanges are bounded by
     :class:`~imageferry.registry.deadline.Deadline`. ``ssl_context`` may be a function that
@@ -115,44 +112,32 @@ class Transport:
         self,
         ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
         maxsize: int,
-        skip_verify: bool,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.timeout = timeout
-        self._make_context = None if isinstance(ssl_context, ssl.SSLContext) else ssl_context
+        self._context = ssl_context if isinstance(ssl_context, ssl.SSLContext) else None
+        self._make_context = ssl_context
         self._lock = threading.Lock()
-        self._kw: dict[str, object] = {
-            "maxsize": maxsize,
-            "block": False,
-            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
-            "retries": False,
-        }
-        if isinstance(ssl_context, ssl.SSLContext):
-            self._kw["ssl_context"] = ssl_context
-        if skip_verify:
-            self._kw["cert_reqs"] = "CERT_NONE"
-            self._kw["assert_hostname"] = False
-        self._direct = urllib3.PoolManager(**self._kw)  # type: ignore[arg-type]
-        watch_pools(self._direct)
-        self._proxies: dict[str, urllib3.ProxyManager] = {}
+        self._pool = Pool(timeout, maxsize, self._secure)
         self._env = urllib.request.getproxies()
+        self._proxies: dict[str, str] = {}
         self._bypass: dict[str, bool] = {}
-        self._lock = threading.Lock()
 
-    def pool_for(self, url: str) -> urllib3.PoolManager:
-        """The pool for ``url``: direct, or through the proxy configured for its scheme."""
+    def request(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | Iterable[bytes] | None
+    ) -> Response:
+        """Send one request (no redirect followed); the answer with its body unread."""
+        return self._pool.request(method, url, headers, body, self.proxy_for(url))
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy for ``url`` (None: direct), as the proxy settings for its scheme say."""
         parts = urlsplit(url)
-        if self._make_context is not None and parts.scheme == "https":
-            self._secure()
         proxy = self._env.get(parts.scheme)
         if not proxy or self._bypassed(parts.netloc):
-            return self._direct
+            return None
         with self._lock:
             if proxy not in self._proxies:
-                address = proxy_url(proxy, parts.scheme)
-                manager = urllib3.ProxyManager(address, **self._kw)  # type: ignore[arg-type]
-                watch_pools(manager)
-                self._proxies[proxy] = manager
+                self._proxies[proxy] = proxy_url(proxy, parts.scheme)
             return self._proxies[proxy]
 
     def _bypassed(self, netloc: str) -> bool:
@@ -163,18 +148,12 @@ class Transport:
             self._bypass[netloc] = bool(urllib.request.proxy_bypass(netloc))
         return self._bypass[netloc]
 
-    def _secure(self) -> None:
-        """Make the TLS context now that an https URL needs it; give it to every pool."""
+    def _secure(self) -> ssl.SSLContext:
+        """The TLS context, made when the first https URL needs it."""
         with self._lock:
-            if self._make_context is None:
-                return
-            context = self._make_context()
-            self._kw["ssl_context"] = context
-            for manager in (self._direct, *self._proxies.values()):
-                manager.connection_pool_kw["ssl_context"] = context
-            self._make_context = None
+            if self._context is None:
+                self._context = self._make_context()  # type: ignore[operator]
+            return self._context
 
     def close(self) -> None:
-        self._direct.clear()
-        for pool in self._proxies.values():
-            pool.clear()
+        self._pool.close()
