@@ -30,6 +30,7 @@ class Fault:
     reset_request_after: int | None = None  # read this many request body bytes, then reset
     stall: float | None = None  # forward, send the answer's headers, then nothing for so long
     strip: tuple[str, ...] = ()  # forward without these request headers (e.g. "Range")
+    close_after: int | None = None  # forward, but close cleanly (no reset) after so many bytes
 
 
 Rule = Callable[[str, str, int], Fault | None]
@@ -154,6 +155,13 @@ class FaultProxy:
         sent = 0
         source = iter([body]) if body is not None else iter(lambda: resp.read(64 * 1024), b"")
         for chunk in source:
+            cut = fault.close_after if fault is not None else None
+            if cut is not None and sent + len(chunk) > cut:
+                req.wfile.write(chunk[: max(0, cut - sent)])
+                req.wfile.flush()
+                req.close_connection = True  # the server closes the socket: a FIN, no reset
+                upstream.close()
+                return
             if reset_after is not None and sent + len(chunk) > reset_after:
                 req.wfile.write(chunk[: max(0, reset_after - sent)])
                 self._add(self.sent_down, method, max(0, reset_after - sent))

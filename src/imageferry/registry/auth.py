@@ -222,6 +222,7 @@ class Authenticator:
             with deadline.bound():
                 method = "GET" if body is None else "POST"
                 resp = self._transport.request(method, url, headers, body)
+                deadline.attach(resp.connection)  # the socket the body comes on
                 data, complete = read_body(resp, MAX_TOKEN_ANSWER)
                 if deadline.expired:  # an answer cut short may still parse
                     raise ConnectionAbortedError("cut by the deadline")

@@ -24,7 +24,7 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any, overload
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from imageferry.core.errors import RegistryError
 from imageferry.registry.deadline import current_expired, watch
@@ -33,6 +33,8 @@ NETWORK_ERRORS = (http.client.HTTPException, OSError)
 # a kept connection the server closed meanwhile fails like this on its next request
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SAFE = ("GET", "HEAD")
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~"  # what a URL may hold as it is (reserved, and escapes)
 
 
 class ConnectError(OSError):
@@ -66,6 +68,17 @@ class _Secure(http.client.HTTPSConnection):
     def __init__(self, host: str, port: int, timeout: float, context: Any = None) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
         self._create_connection = _create_connection
+
+    def _tunnel(self) -> None:
+        """CONNECT names an IPv6 address in brackets (Python 3.11's http.client does not;
+        TLS afterwards checks the address without them)."""
+        host = self._tunnel_host  # type: ignore[has-type]
+        if host and ":" in host and not host.startswith("["):
+            self._tunnel_host = f"[{host}]"
+        try:
+            super()._tunnel()  # type: ignore[misc]
+        finally:
+            self._tunnel_host = host
 
 
 class Headers:
@@ -107,7 +120,12 @@ class Response:
         self._conn: http.client.HTTPConnection | None = conn
 
     def read(self, amount: int) -> bytes:
-        return self._raw.read(amount)
+        """Up to ``amount`` bytes of the body; ``b""`` at its end. A body cut short
+        raises (http.client would end it quietly when the server closes early)."""
+        data = self._raw.read(amount)
+        if not data and amount and self._raw.length:
+            raise http.client.IncompleteRead(b"", self._raw.length)
+        return data
 
     def close(self) -> None:
         """Drop the connection (the body may be unread)."""
@@ -170,16 +188,23 @@ class Pool:
         if proxy is not None and scheme == "http":  # absolute form, to the proxy
             target = url
             headers = {"Host": parts.netloc, **_proxy_header(proxy), **headers}
-        replayable = body is None or isinstance(body, bytes)
-        while True:
-            conn, kept = self._take(key, scheme, parts, proxy)
-            try:
-                return self._exchange(key, conn, method, target, headers, body)
-            except BaseException as exc:
-                conn.close()
-                stale = kept and replayable and isinstance(exc, _STALE)
-                if not stale or current_expired() is not None:
-                    raise
+        target = quote(target, safe=_URL_SAFE)  # a Location may hold spaces or non-ASCII
+        conn, kept = self._take(key, scheme, parts, proxy)
+        try:
+            return self._exchange(key, conn, method, target, headers, body)
+        except BaseException as exc:
+            conn.close()
+            # only a request that changes nothing goes again: a POST or PUT the server
+            # took before it dropped the connection must not be sent twice
+            again = kept and method in _SAFE and body is None and isinstance(exc, _STALE)
+            if not again or current_expired() is not None:
+                raise
+        conn = self._new(scheme, parts, proxy)
+        try:
+            return self._exchange(key, conn, method, target, headers, body)
+        except BaseException:
+            conn.close()
+            raise
 
     def _exchange(
         self,
@@ -195,7 +220,7 @@ class Pool:
             _connect(conn)
         try:
             conn.request(method, target, body=body, headers=headers)  # type: ignore[arg-type]
-        except (BrokenPipeError, ConnectionResetError) as sent:
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as sent:
             # the server may have answered (and closed) before taking the whole body:
             # that answer (a 401, a 413) says more than the broken pipe
             sock = conn.sock

@@ -66,6 +66,8 @@ SMALL_LIMIT = 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 5
 _PLAIN_HTTP_SIGNS = ("wrong version number", "record layer failure", "packet length too long")
+# a TLS connection closed mid-exchange: a broken connection, not a trust problem
+_TLS_CLOSED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)
 _HTTPS_PORT_SIGN = b"client sent an http request to an https server"
 
 
@@ -175,6 +177,7 @@ class RegistrySession:
                 with deadline.bound():
                     resp = self._exchange(method, url, scopes, headers, None, what)
                 self._check_in_time(resp, what, deadline)
+                deadline.attach(resp.connection)  # the socket the body comes on
             except BaseException:
                 deadline.close()
                 raise
@@ -243,7 +246,7 @@ class RegistrySession:
                 "(raise 'timeout' in cfg.yaml if the registry is only slow)",
                 temporary=True,
             )
-        if isinstance(exc, ssl.SSLError):
+        if isinstance(exc, ssl.SSLError) and not isinstance(exc, _TLS_CLOSED):
             if any(sign in str(exc).lower() for sign in _PLAIN_HTTP_SIGNS):
                 return RegistryError(
                     f"{what} at {self.name}: this port speaks plain http, not https: "

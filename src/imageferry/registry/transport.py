@@ -88,8 +88,19 @@ def proxy_url(address: str, scheme: str) -> str:
     """``address`` as a URL: ``host:port`` is an http proxy."""
     text = address.strip()
     if "://" not in text:
-        return "http://" + text
-    if urlsplit(text).scheme.lower() not in ("http", "https"):
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        usable = bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is no number (a password with a '/' in it, unencoded)
+        usable = False
+    if not usable:
+        raise RegistryError(
+            f"the proxy address for {scheme} URLs (HTTP_PROXY / HTTPS_PROXY, or the system's "
+            "proxy settings) is not a usable URL: write it as http://host:port, with any "
+            "special character of a user or password percent-encoded (/ as %2F, @ as %40)"
+        )
+    if parts.scheme.lower() not in ("http", "https"):
         raise RegistryError(
             f"the proxy for {scheme} URLs is {redact(text)}, a kind of proxy imageferry "
             "cannot use (only http:// and https:// proxies). Set HTTPS_PROXY / HTTP_PROXY "
