@@ -179,8 +179,8 @@ class Pool:
         body: bytes | Iterable[bytes] | None,
         proxy: str | None,
     ) -> Response:
-        """Send one request and read the answer's headers. A kept connection that the
-        server closed meanwhile is replaced once, when the body can be sent again."""
+        """Send one request and read the answer's headers. A GET or HEAD sent on a kept
+        connection that the server had closed meanwhile goes again on a new one."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         key = (scheme, parts.netloc.lower(), proxy)
