@@ -13,7 +13,7 @@ error is told once (the first such image; the others name the blob and it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -153,7 +153,12 @@ def execute_plan(
             _BlobReport(targets),
             events,
         )
-        first = [image_pool.submit(ctx.image, image, False) for image in plan.images]
+        first = [
+            _settled(ctx.image, image)
+            if _nothing_to_send(image)
+            else image_pool.submit(ctx.image, image, False)
+            for image in plan.images
+        ]
         rows = [wait_for(future, cancel) for future in first]
         final = replace(ctx, policy=policy.final())
         again = {
@@ -168,6 +173,23 @@ def execute_plan(
     finally:
         blob_pool.shutdown(wait=True)
         image_pool.shutdown(wait=True)
+
+
+def _nothing_to_send(image: ImagePlan) -> bool:
+    """Whether every delivery of ``image`` is decided without a request: failed while
+    planning, or up to date with all its referrers there (a rerun's usual image)."""
+    return all(
+        image.error or d.error or (d.up_to_date and not d.referrers) for d in image.deliveries
+    )
+
+
+def _settled(
+    deliver: Callable[[ImagePlan, bool], list[ImageResult | None]], image: ImagePlan
+) -> Future[list[ImageResult | None]]:
+    """``deliver(image)`` run here and now (no worker thread to start for it)."""
+    done: Future[list[ImageResult | None]] = Future()
+    done.set_result(deliver(image, False))
+    return done
 
 
 @dataclass(frozen=True)
