@@ -8,9 +8,9 @@ import os
 import stat
 
 import pytest
-import trustme
 
 from imageferry.testing.registry_server import htpasswd_auth
+from support.tls import server_files
 from support.tokenserver import TokenServer
 from support.verify import get_manifest
 
@@ -120,13 +120,7 @@ target:
 
 
 def test_tls_with_ca_file_and_skip_verify(source, new_registry, cli, tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    ca.cert_pem.write_to_path(str(tmp_path / "site-ca.pem"))
-    target = new_registry(scheme="https", tls=(cert_path, key_path))
+    target = new_registry(scheme="https", tls=server_files(tmp_path))
 
     _cfg(tmp_path, f"target:\n- name: site\n  registry: {target.url}\n")
     refused = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site")

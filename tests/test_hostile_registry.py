@@ -32,6 +32,7 @@ from imageferry.registry import Registry
 from imageferry.registry.transport import make_ssl_context
 from support.faultproxy import Fault, FaultProxy
 from support.hostile import Hostile, chunked, drip, flood, reply
+from support.tls import server_files
 
 BLOB = b"layer bytes " * 100
 PASSWORD = "hunter2-Pa55"
@@ -289,12 +290,7 @@ def test_http_and_https_mixups_say_which_scheme_the_port_speaks(new_registry, tm
     plain = new_registry()
     with pytest.raises(RegistryError, match=f"speaks plain http.*http://{plain.host}"):
         _client(f"https://{plain.host}").get_manifest("demo/app", "1")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    secure = new_registry(scheme="https", tls=(cert_path, key_path))
+    secure = new_registry(scheme="https", tls=server_files(tmp_path, ca_file=None))
     with pytest.raises(RegistryError, match=f"speaks https.*https://{secure.host}"):
         _client(f"http://{secure.host}").get_manifest("demo/app", "1")
     # a HEAD (a target's "what do you hold") has no body to tell: the advice is hedged

@@ -5,45 +5,42 @@ closed meanwhile."""
 from __future__ import annotations
 
 import pytest
-import trustme
 
 from imageferry.core.config import RegistryConfig
 from imageferry.core.errors import RegistryError
 from imageferry.registry import Registry
 from support.faultproxy import Fault, FaultProxy
+from support.tls import server_files
 from support.tunnelproxy import TunnelProxy
 from support.verify import get_manifest
 
 
-def _tls_target(new_registry, tmp_path):
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    cert_path, key_path = tmp_path / "server.pem", tmp_path / "server.key"
-    cert.cert_chain_pems[0].write_to_path(str(cert_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    ca.cert_pem.write_to_path(str(tmp_path / "site-ca.pem"))
-    target = new_registry(scheme="https", tls=(cert_path, key_path))
+def _copy_through_proxy(password: str, sent: str, source, new_registry, cli, tmp_path):
+    """A copy to an https target "site" through a CONNECT proxy that wants the user "corp"
+    with ``password``; the proxy address carries ``sent`` as its user:password."""
+    target = new_registry(scheme="https", tls=server_files(tmp_path))
     (tmp_path / "cfg.yaml").write_text(
         f"target:\n- name: site\n  registry: {target.url}\n  ca_file: site-ca.pem\n"
     )
-    return target
+    proxy = TunnelProxy("corp", password)
+    url = proxy.url(sent)
+    env = {"HTTPS_PROXY": url, "https_proxy": url, "NO_PROXY": "", "no_proxy": ""}
+    try:
+        result = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site", env=env)
+    finally:
+        proxy.stop()
+    return result, proxy, target.url.removeprefix("https://")
 
 
 def test_https_registry_through_a_proxy_tunnel_with_the_proxys_credentials(
     source, new_registry, cli, tmp_path
 ):
-    target = _tls_target(new_registry, tmp_path)
-    proxy = TunnelProxy("corp", "pr0xy:pass")
-    env = {"HTTPS_PROXY": proxy.url("corp:pr0xy%3Apass"), "NO_PROXY": ""}
-    env |= {"https_proxy": env["HTTPS_PROXY"], "no_proxy": ""}
-    try:
-        result = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site", env=env)
-    finally:
-        proxy.stop()
+    result, proxy, target = _copy_through_proxy(
+        "pr0xy:pass", "corp:pr0xy%3Apass", source, new_registry, cli, tmp_path
+    )
     assert result.returncode == 0, result.output
     assert proxy.connects and all(
-        where == target.url.removeprefix("https://") and creds == "corp:pr0xy:pass"
-        for where, creds in proxy.connects
+        where == target and creds == "corp:pr0xy:pass" for where, creds in proxy.connects
     ), proxy.connects
     assert "pr0xy" not in result.output
 
@@ -51,20 +48,14 @@ def test_https_registry_through_a_proxy_tunnel_with_the_proxys_credentials(
 def test_a_proxy_that_refuses_the_tunnel_is_named_with_what_to_fix(
     source, new_registry, cli, tmp_path
 ):
-    target = _tls_target(new_registry, tmp_path)
-    proxy = TunnelProxy("corp", "right")
-    env = {"HTTPS_PROXY": proxy.url("corp:wrong"), "NO_PROXY": ""}
-    env |= {"https_proxy": env["HTTPS_PROXY"], "no_proxy": ""}
-    try:
-        result = cli("copy", "demo/app0:1.0", "--from", source.url, "--to", "site", env=env)
-    finally:
-        proxy.stop()
+    result, proxy, target = _copy_through_proxy(
+        "right", "corp:wrong", source, new_registry, cli, tmp_path
+    )
     assert result.returncode == 1
     proxy_address = proxy.url().removeprefix("http://")
     assert f"the proxy {proxy_address} refused a tunnel" in result.output, result.output
     assert "407 Proxy Authentication Required" in result.output
-    assert target.url.removeprefix("https://") in result.output
-    assert "HTTPS_PROXY" in result.output
+    assert target in result.output and "HTTPS_PROXY" in result.output
     assert "retrying" not in result.output and "Traceback" not in result.output
     assert "wrong" not in result.output  # the proxy's password is never shown
 
