@@ -172,3 +172,52 @@ def test_quick_dataclass_refuses_slots():
         @quick_dataclass(frozen=True, slots=True)
         class Slotted:
             x: int
+
+
+def test_quick_dataclass_compiles_init_at_the_first_instance_with_dataclass_defaults():
+    """Nothing is compiled when the class is made (a class a run never instantiates costs
+    no compile); the first instance brings the same ``__init__`` dataclass writes."""
+
+    @quick_dataclass(frozen=True)
+    class Job:
+        name: str
+        tags: list[str] = field(default_factory=list)
+        size: int = 0
+        seen: tuple[str, ...] = field(default=(), init=False)
+        made: list[int] = field(default_factory=lambda: [1], init=False, compare=False)
+
+    first = Job.__init__
+    a, b = Job("a"), Job("b", ["x"], size=2)
+    assert Job.__init__ is not first  # compiled once, then in place
+    assert (a.tags, a.size, a.seen, a.made) == ([], 0, (), [1])
+    assert a.tags is not Job("c").tags  # a fresh list per instance, as default_factory
+    assert (b.name, b.tags, b.size) == ("b", ["x"], 2)
+    with pytest.raises(TypeError):
+        Job()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Job("a", seen=("x",))  # type: ignore[call-arg]
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'size'"):
+        a.size = 1  # type: ignore[misc]
+
+
+def test_quick_dataclass_refuses_what_dataclass_refuses_and_passes_on_what_it_cannot_do():
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+
+        @quick_dataclass
+        class Bad:
+            a: int = 0
+            b: int  # type: ignore[misc]
+
+    @quick_dataclass(frozen=True)
+    class Keyed:  # keyword-only fields and InitVars: dataclass itself builds the class
+        a: int
+        b: int = field(default=0, kw_only=True)
+        scale: dataclasses.InitVar[int] = 1
+
+        def __post_init__(self, scale: int) -> None:
+            object.__setattr__(self, "a", self.a * scale)
+
+    assert Keyed(2, b=1, scale=3) == Keyed(6, b=1)
+    assert [f.kw_only for f in dataclasses.fields(Keyed)] == [False, True]
+    with pytest.raises(TypeError):
+        Keyed(1, 2, 3)  # type: ignore[misc]  # b only by keyword

@@ -5,10 +5,13 @@ Building a dataclass compiles its ``__init__``, ``__repr__``, ``__eq__`` (and, f
 source: ~0.5 ms a class on this project's machines, about a tenth of a copy's start-up
 over the ~40 classes a run imports.
 
-- ``quick_dataclass`` (same options as ``dataclass``, but for ``slots``) compiles only
-  ``__init__`` and, frozen, the guards; ``__repr__``, ``__eq__``, ``__hash__`` and the
-  comparisons are shared functions over the fields, with the same results as the
-  generated ones.
+- ``quick_dataclass`` (same options as ``dataclass``, but for ``slots``) compiles nothing
+  when the class is made: ``__repr__``, ``__eq__``, ``__hash__``, the comparisons and,
+  frozen, the guards are shared functions over the fields, with the same results as the
+  generated ones; ``__init__`` is compiled at the first instance (dataclass compiles
+  a frozen class's methods when it is made: six ``exec`` calls, ~0.1 ms each). A class
+  with keyword-only fields, ``InitVar``/``ClassVar`` annotations or a dataclass base
+  gets ``__init__`` and the guards from dataclass itself.
 - ``lazy_dataclass`` does that at the class's first instance: events a run never sends
   (a rerun with nothing to copy sends no blob progress) never pay it. Not for a class that
   is subclassed, or whose fields are asked for before an instance exists.
@@ -83,13 +86,134 @@ def quick_dataclass(cls: C | None = None, /, **options: Any) -> Any:
         rest = {k: v for k, v in options.items() if k not in ("repr", "order")}
         if cls.__doc__ is None:  # else dataclass writes the signature there (inspect: slow)
             cls.__doc__ = f"{cls.__name__}: {', '.join(cls.__dict__.get('__annotations__', ()))}"
-        made: type = dataclasses.dataclass(cls, repr=False, eq=False, **rest)
         want_repr, order = options.get("repr", True), options.get("order", False)
         frozen = bool(options.get("frozen"))
+        made = _fields_only(cls, rest, frozen, own)
+        if made is None:  # what _fields_only leaves to dataclass itself
+            made = dataclasses.dataclass(cls, repr=False, eq=False, **rest)
         _add_methods(made, own, want_repr, order, frozen, explicit_hash)
         return made
 
     return wrap if cls is None else wrap(cls)
+
+
+_PLAIN = {"init", "frozen", "match_args"}  # the options _fields_only builds by itself
+
+
+def _fields_only(cls: type, options: dict[str, Any], frozen: bool, own: set[str]) -> Any:
+    """``cls`` made a dataclass without compiling anything now: dataclass records the
+    fields; the frozen guards are closures; ``__init__`` is compiled at the first
+    instance (a class a run never instantiates never pays for it). None when ``cls``
+    needs what only dataclass does: a dataclass base, ``kw_only``, ``InitVar`` or
+    ``ClassVar`` fields, options beyond init/frozen/match_args."""
+    if set(options) - _PLAIN or options.get("init") is False or not _plain_fields(cls):
+        return None
+    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
+        return None
+    made: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
+    fields = dataclasses.fields(made)
+    defaulted = ""
+    for f in fields:
+        has_default = f.default is not dataclasses.MISSING
+        if f.init and not has_default and f.default_factory is dataclasses.MISSING:
+            if defaulted:
+                raise TypeError(f"non-default argument {f.name!r} follows default argument")
+        elif f.init:
+            defaulted = f.name
+    params = made.__dataclass_params__
+    params.init, params.frozen = True, frozen
+    if "__init__" not in own:
+        made.__init__ = _first_init(made, fields, frozen)
+    if frozen:
+        for name, guard in _guards(made, frozenset(f.name for f in fields)).items():
+            if name in own:
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
+            guard.__qualname__ = f"{cls.__qualname__}.{name}"
+            setattr(made, name, guard)
+    return made
+
+
+def _plain_fields(cls: type) -> bool:
+    """Whether every annotation of ``cls`` is a field of its own (no ``InitVar``,
+    ``ClassVar`` or ``KW_ONLY``) and none is keyword-only. Asked before dataclass sees the
+    class: it replaces the ``field()`` specifications it reads."""
+    for name, annotation in cls.__dict__.get("__annotations__", {}).items():
+        text = annotation if isinstance(annotation, str) else repr(annotation)
+        if any(word in text for word in ("InitVar", "ClassVar", "KW_ONLY")):
+            return False
+        value = cls.__dict__.get(name)
+        if isinstance(value, dataclasses.Field) and value.kw_only is True:
+            return False
+    return True
+
+
+def _first_init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool) -> Any:
+    """A stand-in ``__init__`` that compiles the real one, puts it in its place and runs it."""
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        real = cls.__dict__["__init__"]
+        if getattr(real, "__first__", False):
+            real = _compile_init(cls, fields, frozen)
+            cls.__init__ = real  # type: ignore[misc]
+        real(self, *args, **kwargs)
+
+    __init__.__first__ = True  # type: ignore[attr-defined]
+    __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+    return __init__
+
+
+_FACTORY = object()  # a parameter left to its field's default_factory
+
+
+def _compile_init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool) -> Any:
+    """``__init__`` as dataclass writes it: parameters in field order, defaults and
+    factories, fields with ``init=False`` set from their defaults, then ``__post_init__``."""
+    env: dict[str, Any] = {"_q_set": object.__setattr__, "_q_unset": _FACTORY}
+    params, lines = ["self"], []
+    for k, f in enumerate(fields):
+        default, factory = f"_q_default_{k}", f"_q_make_{k}"
+        if f.default is not dataclasses.MISSING:
+            env[default] = f.default
+            param, value = f"{f.name}={default}", f.name if f.init else default
+        elif f.default_factory is not dataclasses.MISSING:
+            env[factory] = f.default_factory
+            param = f"{f.name}=_q_unset"
+            value = (
+                f"{factory}() if {f.name} is _q_unset else {f.name}" if f.init else factory + "()"
+            )
+        elif f.init:
+            param, value = f.name, f.name
+        else:
+            continue  # no init, no default: left unset, as dataclass leaves it
+        if f.init:
+            params.append(param)
+        lines.append(
+            f"  _q_set(self, {f.name!r}, {value})" if frozen else f"  self.{f.name} = {value}"
+        )
+    if hasattr(cls, "__post_init__"):
+        lines.append("  self.__post_init__()")
+    source = f"def __init__({', '.join(params)}):\n" + ("\n".join(lines) or "  pass") + "\n"
+    exec(source, env)  # noqa: S102 - made of the class's own field names
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+def _guards(cls: Any, names: frozenset[str]) -> dict[str, Any]:
+    """A frozen dataclass's ``__setattr__`` and ``__delattr__``: fields, and any attribute
+    of the class itself, refused (a subclass that is no dataclass may set its own)."""
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(cls, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is cls or name in names:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        super(cls, self).__delattr__(name)
+
+    return {"__setattr__": __setattr__, "__delattr__": __delattr__}
 
 
 def _add_methods(

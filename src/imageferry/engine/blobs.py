@@ -17,7 +17,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
@@ -25,6 +24,7 @@ from imageferry.core.cancel import CancelToken
 from imageferry.core.digest import verified_chunks
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import BlobDone, BlobProgress, EventSink, Message
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Descriptor
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
@@ -39,7 +39,7 @@ PROBED = 1024 * 1024  # bytes: a blob up to this size is probed, not HEADed (see
 T = TypeVar("T")
 
 
-@dataclass
+@quick_dataclass
 class BlobMover:
     """Moves blobs from one source to every target that lacks them."""
 

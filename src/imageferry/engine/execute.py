@@ -15,12 +15,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 
 from imageferry.core.cancel import CancelToken, wait_for
 from imageferry.core.errors import Cancelled, ImageFerryError
 from imageferry.core.events import EventSink, ImageDone, ImageStatus
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.retry import RetryPolicy
 from imageferry.core.store import BlobSource
@@ -30,7 +31,7 @@ from imageferry.engine.plan import BlobJob, Delivery, ImagePlan, TransferPlan
 from imageferry.engine.referrers import push_referrers
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class ImageResult:
     """How one image ended on one target."""
 
@@ -192,7 +193,7 @@ def _settled(
     return done
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class _Delivering:
     """One run's deliveries: the blob futures and where they go."""
 

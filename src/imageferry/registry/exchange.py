@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from imageferry.core.errors import RegistryError
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.registry.deadline import Deadline
 from imageferry.registry.pool import NETWORK_ERRORS, Headers, Response
 
@@ -23,7 +23,7 @@ PIECE = 256 * 1024  # what must arrive within one timeout
 ERROR_LIMIT = 64 * 1024
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Reply:
     """A registry's answer, body read."""
 

@@ -16,9 +16,9 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.registry.transport import without_userinfo
 
 FILE_NAME = ".imageferry-uploads.json"
@@ -26,7 +26,7 @@ _MAX_SIZE = 4 * 1024 * 1024
 STALE = 7 * 86400.0  # registries purge forgotten uploads after about a week
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Held:
     """An upload session on a target: its location and the bytes it acknowledged."""
 
