@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
@@ -11,6 +11,7 @@ from imageferry.core.digest import Digest
 from imageferry.core.errors import Cancelled, InputError, PackageError
 from imageferry.core.events import EventSink, ImageDone, Message, say
 from imageferry.core.imagelist import ListEntry
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Descriptor
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
@@ -29,7 +30,7 @@ from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally, start_stage
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class LoadOptions:
     """How a load runs: the transfer's options and how the package is verified."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from imageferry.core.cancel import CancelToken
@@ -14,6 +14,7 @@ from imageferry.core.events import EventSink, ImageDone, say
 from imageferry.core.filenames import check_file_prefix
 from imageferry.core.filesize import parse_size
 from imageferry.core.imagelist import ListEntry
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.engine.execute import ImageResult
 from imageferry.engine.locations import (
     ImageRecord,
@@ -34,7 +35,7 @@ from imageferry.jobs.results import RunResult
 from imageferry.jobs.tally import Tally, start_stage
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class SaveOptions:
     """Where and how a package is written."""
 

@@ -14,12 +14,13 @@ same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.package.tarfmt import BLOCK, END_OF_ARCHIVE, entry_size
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Item:
     """A blob to place in the package."""
 
@@ -28,7 +29,7 @@ class Item:
     media_type: str
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Piece:
     """One tar entry of a blob: the whole blob (``number`` 0) or part ``number`` of it."""
 
@@ -42,7 +43,7 @@ class Piece:
         return self.offset + BLOCK
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Slot:
     """Where a blob lies in the data files."""
 
@@ -65,7 +66,7 @@ class Slot:
         return self.parts or (Piece(self.file, self.offset, self.size),)
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Layout:
     """Where every blob of a package lies, and where each data file ends."""
 
@@ -96,7 +97,7 @@ def _slot_from_json(v: list) -> Slot:
     return Slot(int(v[0]), int(v[1]), int(v[2]), str(v[3]), parts)
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class Budget:
     """What a data file of at most ``limit`` bytes on disk can hold.
 

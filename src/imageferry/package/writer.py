@@ -15,12 +15,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from imageferry import __version__
 from imageferry.core.digest import Digest
 from imageferry.core.errors import PackageError
+from imageferry.core.lazydata import quick_dataclass
 from imageferry.core.manifest import Descriptor, Manifest
 from imageferry.core.reference import is_digest
 from imageferry.package.checksum import Progress, sha256_file
@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 FINISH_RESERVE = 256 * 1024  # the OCI layout entries, the meta file, the journal
 
 
-@dataclass(frozen=True)
+@quick_dataclass(frozen=True)
 class BaseInfo:
     """The package an incremental one builds on."""
 
