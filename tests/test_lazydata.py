@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import KW_ONLY as KEYWORDS  # noqa: N811 - an alias, on purpose
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,3 +222,27 @@ def test_quick_dataclass_refuses_what_dataclass_refuses_and_passes_on_what_it_ca
     assert [f.kw_only for f in dataclasses.fields(Keyed)] == [False, True]
     with pytest.raises(TypeError):
         Keyed(1, 2, 3)  # type: ignore[misc]  # b only by keyword
+
+
+def test_quick_dataclass_names_what_it_cannot_build_and_keeps_dataclass_spellings():
+    """An InitVar or KW_ONLY under another name would get a wrong ``__init__``: refused
+    when the class is made. A field named ``self``, a ``default_factory`` shown as
+    ``<factory>`` and an ``init=False`` default left on the class, as dataclass does."""
+    with pytest.raises(TypeError, match="spelled by those names"):
+
+        @quick_dataclass(frozen=True)
+        class Aliased:
+            a: int
+            _: KEYWORDS
+            b: int = 0
+
+    @quick_dataclass(frozen=True, match_args=False)
+    class Odd:
+        self: int
+        items: list[int] = field(default_factory=list)
+        note: str = field(default="n", init=False)
+
+    odd = Odd(1)
+    assert (odd.self, odd.items, odd.note) == (1, [], "n") and "note" not in vars(odd)
+    assert "<factory>" in str(__import__("inspect").signature(Odd))
+    assert not hasattr(Odd, "__match_args__")

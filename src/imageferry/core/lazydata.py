@@ -110,8 +110,17 @@ def _fields_only(cls: type, options: dict[str, Any], frozen: bool, own: set[str]
         return None
     if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
         return None
-    made: Any = dataclasses.dataclass(cls, init=False, repr=False, eq=False)
+    made: Any = dataclasses.dataclass(
+        cls, init=False, repr=False, eq=False, match_args=options.get("match_args", True)
+    )
     fields = dataclasses.fields(made)
+    if len(fields) != len(made.__dataclass_fields__) or any(f.kw_only for f in fields):
+        # dataclass found InitVar, ClassVar or KW_ONLY under another name (an alias):
+        # too late to hand the class to dataclass itself (it has read the field() specs)
+        raise TypeError(
+            f"{cls.__name__}: quick_dataclass needs InitVar, ClassVar and KW_ONLY spelled "
+            "by those names (or use dataclass)"
+        )
     defaulted = ""
     for f in fields:
         has_default = f.default is not dataclasses.MISSING
@@ -162,36 +171,46 @@ def _first_init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool) 
     return __init__
 
 
-_FACTORY = object()  # a parameter left to its field's default_factory
+class _Factory:
+    """The default of a parameter left to its field's ``default_factory``."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
 
 
 def _compile_init(cls: type, fields: tuple[dataclasses.Field, ...], frozen: bool) -> Any:
     """``__init__`` as dataclass writes it: parameters in field order, defaults and
     factories, fields with ``init=False`` set from their defaults, then ``__post_init__``."""
-    env: dict[str, Any] = {"_q_set": object.__setattr__, "_q_unset": _FACTORY}
-    params, lines = ["self"], []
+    names = {f.name for f in fields}
+    me = "__dataclass_self__" if "self" in names else "self"  # as dataclass names it
+    setter, unset = "__dataclass_setattr__", "__dataclass_factory__"
+    env: dict[str, Any] = {setter: object.__setattr__, unset: _FACTORY}
+    params, lines = [me], []
     for k, f in enumerate(fields):
-        default, factory = f"_q_default_{k}", f"_q_make_{k}"
-        if f.default is not dataclasses.MISSING:
-            env[default] = f.default
-            param, value = f"{f.name}={default}", f.name if f.init else default
-        elif f.default_factory is not dataclasses.MISSING:
+        default, factory = f"__dataclass_dflt_{k}__", f"__dataclass_make_{k}__"
+        if f.default_factory is not dataclasses.MISSING:
             env[factory] = f.default_factory
-            param = f"{f.name}=_q_unset"
+            param = f"{f.name}={unset}"
             value = (
-                f"{factory}() if {f.name} is _q_unset else {f.name}" if f.init else factory + "()"
+                f"{factory}() if {f.name} is {unset} else {f.name}" if f.init else f"{factory}()"
             )
-        elif f.init:
-            param, value = f.name, f.name
+        elif not f.init:
+            continue  # its default (if any) is the class attribute, as dataclass leaves it
+        elif f.default is not dataclasses.MISSING:
+            env[default] = f.default
+            param, value = f"{f.name}={default}", f.name
         else:
-            continue  # no init, no default: left unset, as dataclass leaves it
+            param, value = f.name, f.name
         if f.init:
             params.append(param)
         lines.append(
-            f"  _q_set(self, {f.name!r}, {value})" if frozen else f"  self.{f.name} = {value}"
+            f"  {setter}({me}, {f.name!r}, {value})" if frozen else f"  {me}.{f.name} = {value}"
         )
     if hasattr(cls, "__post_init__"):
-        lines.append("  self.__post_init__()")
+        lines.append(f"  {me}.__post_init__()")
     source = f"def __init__({', '.join(params)}):\n" + ("\n".join(lines) or "  pass") + "\n"
     exec(source, env)  # noqa: S102 - made of the class's own field names
     init = env["__init__"]
