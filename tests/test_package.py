@@ -365,3 +365,15 @@ def test_incremental_base_layers_found_in_other_repositories(source, new_registr
         assert "has it (same digest)" in check.stdout, check.output
     finally:
         tokens.stop()
+
+
+def test_a_save_that_writes_nothing_leaves_no_empty_folders(source, cli, tmp_path):
+    """Every image failing to resolve (a typo, a source down): no empty dated folder, nor
+    a new ``-o`` folder, is left behind to look like a package; a folder that was there
+    before stays."""
+    done = cli("save", "no/such:1", "--from", source.url, "-o", "out/new")
+    assert done.returncode == 1, done.output
+    assert "no/such:1" in done.output and not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    done = cli("save", "no/such:1", "--from", source.url, "-o", "kept")
+    assert done.returncode == 1 and list((tmp_path / "kept").iterdir()) == []

@@ -11,6 +11,7 @@ naming the folder and the space still needed; the journal stays whole.
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -108,6 +109,7 @@ class PackageWriter:
         journal.sync_data = self._dirty.sync
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
+        self._made_folders: list[Path] = []  # set by open(): the folders it made
         self._complete = Completeness(
             lambda: self.journal.layout, self.journal.done, self._in_base, self._raw_path
         )
@@ -128,6 +130,7 @@ class PackageWriter:
         """Resume the unfinished save with these arguments, or start a new package."""
         kind = "inc" if incremental else "full"
         journal = Journal.find(outdir, f"{prefix}_{kind}_*", fingerprint)
+        made: list[Path] = []  # folders this save makes: removed again if left empty
         if journal is not None:
             folder, stem = journal.path.parent, journal.path.name[: -len(SUFFIX)]
         else:
@@ -136,6 +139,7 @@ class PackageWriter:
             stem = f"{prefix}_{kind}_{now:%Y%m%d%H%M}"
             if list(folder.glob(f"{stem}_*")) or (folder / f"{stem}{SUFFIX}").exists():
                 stem = f"{prefix}_{kind}_{now:%Y%m%d%H%M%S}"
+            made = list(itertools.takewhile(lambda p: not p.exists(), (folder, *folder.parents)))
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -154,6 +158,7 @@ class PackageWriter:
             files=files,
             max_file_size=max_file_size,
         )
+        writer._made_folders = made
         if writer.resumed:
             writer._check_journal()
         return writer
@@ -360,12 +365,19 @@ class PackageWriter:
                 self.journal.record_tag(repository, reference, digest)
 
     def close(self) -> None:
-        """Commit what the journal has not yet (a stopped save resumes from it)."""
+        """Commit what the journal has not yet (a stopped save resumes from it). The
+        folders this save made (the dated one, and ``-o``'s if new) go again when nothing
+        was written into them (a save whose images all failed to resolve)."""
         try:
             with self._on_disk():
                 self.journal.close()
         except PackageError as exc:  # a full disk: those blobs are saved again
             log.warning("the journal of %s could not be written: %s", self.stem, exc)
+        for folder in self._made_folders:  # the deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: it holds this save's files
+                break
 
     # -- finishing ---------------------------------------------------------
 
