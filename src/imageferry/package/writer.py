@@ -91,6 +91,7 @@ class PackageWriter:
         compression: str,
         files: int,
         max_file_size: int | None = None,
+        made_folders: Sequence[Path] = (),
     ) -> None:
         self.name = "package"
         self.folder = folder
@@ -109,7 +110,7 @@ class PackageWriter:
         journal.sync_data = self._dirty.sync
         self._mtime = int(datetime.datetime.now(datetime.UTC).timestamp())
         self._full = False  # the disk was found full: check the space before each blob
-        self._made_folders: list[Path] = []  # set by open(): the folders it made
+        self._made_folders = made_folders  # the deepest first; removed again if left empty
         self._complete = Completeness(
             lambda: self.journal.layout, self.journal.done, self._in_base, self._raw_path
         )
@@ -130,7 +131,7 @@ class PackageWriter:
         """Resume the unfinished save with these arguments, or start a new package."""
         kind = "inc" if incremental else "full"
         journal = Journal.find(outdir, f"{prefix}_{kind}_*", fingerprint)
-        made: list[Path] = []  # folders this save makes: removed again if left empty
+        made: list[Path] = []  # the folders this save makes
         if journal is not None:
             folder, stem = journal.path.parent, journal.path.name[: -len(SUFFIX)]
         else:
@@ -157,8 +158,8 @@ class PackageWriter:
             compression=compression,
             files=files,
             max_file_size=max_file_size,
+            made_folders=made,
         )
-        writer._made_folders = made
         if writer.resumed:
             writer._check_journal()
         return writer
@@ -373,7 +374,7 @@ class PackageWriter:
                 self.journal.close()
         except PackageError as exc:  # a full disk: those blobs are saved again
             log.warning("the journal of %s could not be written: %s", self.stem, exc)
-        for folder in self._made_folders:  # the deepest first
+        for folder in self._made_folders:
             try:
                 folder.rmdir()
             except OSError:  # not empty: it holds this save's files

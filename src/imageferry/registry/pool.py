@@ -23,6 +23,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, overload
 from urllib.parse import quote, unquote, urlsplit
 
@@ -59,13 +60,13 @@ def _create_connection(
 
 
 class _Plain(http.client.HTTPConnection):
-    def __init__(self, host: str, port: int, timeout: float, context: Any = None) -> None:
+    def __init__(self, host: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._create_connection = _create_connection
 
 
 class _Secure(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, timeout: float, context: Any = None) -> None:
+    def __init__(self, host: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
         self._create_connection = _create_connection
 
@@ -189,48 +190,50 @@ class Pool:
             target = url
             headers = {"Host": parts.netloc, **_proxy_header(proxy), **headers}
         target = quote(target, safe=_URL_SAFE)  # a Location may hold spaces or non-ASCII
+        send = partial(
+            self._exchange, key, method=method, target=target, headers=headers, body=body
+        )
         conn, kept = self._take(key, scheme, parts, proxy)
         try:
-            return self._exchange(key, conn, method, target, headers, body)
-        except BaseException as exc:
-            conn.close()
+            return send(conn)
+        except _STALE:
             # only a request that changes nothing goes again: a POST or PUT the server
             # took before it dropped the connection must not be sent twice
-            again = kept and method in _SAFE and body is None and isinstance(exc, _STALE)
-            if not again or current_expired() is not None:
+            if not (kept and method in _SAFE and body is None) or current_expired() is not None:
                 raise
-        conn = self._new(scheme, parts, proxy)
-        try:
-            return self._exchange(key, conn, method, target, headers, body)
-        except BaseException:
-            conn.close()
-            raise
+        return send(self._new(scheme, parts, proxy))
 
     def _exchange(
         self,
         key: tuple,
         conn: http.client.HTTPConnection,
+        *,
         method: str,
         target: str,
         headers: dict[str, str],
         body: bytes | Iterable[bytes] | None,
     ) -> Response:
-        watch(conn)
-        if conn.sock is None:
-            _connect(conn)
+        """One request on ``conn`` up to the answer's headers; ``conn`` is closed when
+        that fails."""
         try:
-            conn.request(method, target, body=body, headers=headers)  # type: ignore[arg-type]
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as sent:
-            # the server may have answered (and closed) before taking the whole body:
-            # that answer (a 401, a 413) says more than the broken pipe
-            sock = conn.sock
+            watch(conn)
+            if conn.sock is None:
+                _connect(conn)
             try:
-                raw = conn.getresponse()
-            except NETWORK_ERRORS:
-                raise sent from None
-            return Response(self, key, conn, raw, sock)
-        sock = conn.sock
-        return Response(self, key, conn, conn.getresponse(), sock)
+                conn.request(method, target, body=body, headers=headers)  # type: ignore[arg-type]
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as sent:
+                # the server may have answered (and closed) before taking the whole body:
+                # that answer (a 401, a 413) says more than the broken pipe
+                sock = conn.sock
+                try:
+                    return Response(self, key, conn, conn.getresponse(), sock)
+                except NETWORK_ERRORS:
+                    raise sent from None
+            sock = conn.sock
+            return Response(self, key, conn, conn.getresponse(), sock)
+        except BaseException:
+            conn.close()
+            raise
 
     def _take(
         self, key: tuple, scheme: str, parts: Any, proxy: str | None
@@ -248,8 +251,9 @@ class Pool:
         host, port = _host_port(parts, scheme)
         secure = self._context() if scheme == "https" else None
         if proxy is None:
-            kind: type[_Plain] | type[_Secure] = _Secure if secure else _Plain
-            return kind(host, port, self.timeout, secure)
+            if secure is None:
+                return _Plain(host, port, self.timeout)
+            return _Secure(host, port, self.timeout, secure)
         via = urlsplit(proxy)
         via_scheme = via.scheme.lower()
         via_host, via_port = _host_port(via, via_scheme)
