@@ -154,20 +154,17 @@ class FaultProxy:
         reset_after = _reset_point(fault, body_len if body is None else str(len(body)))
         sent = 0
         source = iter([body]) if body is not None else iter(lambda: resp.read(64 * 1024), b"")
+        cut = reset_after
+        if cut is None and fault is not None:
+            cut = fault.close_after
         for chunk in source:
-            cut = fault.close_after if fault is not None else None
             if cut is not None and sent + len(chunk) > cut:
                 req.wfile.write(chunk[: max(0, cut - sent)])
+                self._add(self.sent_down, method, max(0, cut - sent))
                 req.wfile.flush()
-                req.close_connection = True  # the server closes the socket: a FIN, no reset
-                upstream.close()
-                return
-            if reset_after is not None and sent + len(chunk) > reset_after:
-                req.wfile.write(chunk[: max(0, reset_after - sent)])
-                self._add(self.sent_down, method, max(0, reset_after - sent))
-                req.wfile.flush()
-                _reset(req.connection)
-                req.close_connection = True
+                if reset_after is not None:
+                    _reset(req.connection)
+                req.close_connection = True  # else the server closes it cleanly: a FIN
                 upstream.close()
                 return
             req.wfile.write(chunk)
